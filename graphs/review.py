@@ -1,0 +1,64 @@
+"""The code review & audit workflow: security, style and correctness specialists.
+
+Exports `graph` (compiled without a checkpointer, for `langgraph dev` / LangGraph
+Server, which bring their own) and `build_review_graph()` for the CLI, which compiles the
+same builder with its own checkpointer.
+"""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+
+from graphs.pipeline import PipelineBuilder, build_pipeline
+from keel.models import chat_model
+from nodes.agents.specialist import ModelFactory, SpecialistSpec
+from tools.agent_tools import CORRECTNESS_TOOLS, SECURITY_TOOLS, STYLE_TOOLS
+
+__all__ = ["SPECIALISTS", "build_review_graph", "graph"]
+
+SPECIALISTS: tuple[SpecialistSpec, ...] = (
+    SpecialistSpec(
+        name="security",
+        area="security",
+        description=(
+            "You find vulnerabilities: injection (SQL, shell, code), unsafe deserialization, "
+            "path traversal, hardcoded secrets, weak crypto, disabled TLS checks, untrusted "
+            "data reaching files, shells or XML parsers. Tools: bandit, detect-secrets, "
+            "semgrep with Keel's rules."
+        ),
+        handles=("*",),
+        tools=tuple(SECURITY_TOOLS),
+    ),
+    SpecialistSpec(
+        name="style",
+        area="style",
+        description="You find lint and style problems and what ruff can fix automatically.",
+        handles=("*.py", "*.pyi"),
+        tools=tuple(STYLE_TOOLS),
+    ),
+    SpecialistSpec(
+        name="correctness",
+        area="correctness",
+        description=(
+            "You read the change for bugs: off-by-one errors, swallowed exceptions, wrong "
+            "results, broken tests. You may propose running the repository's tests; that "
+            "executes repository code, so it needs human approval."
+        ),
+        handles=("*.py",),
+        tools=tuple(CORRECTNESS_TOOLS),
+    ),
+)
+"""The review team."""
+
+
+def _default_model(model_id: str) -> BaseChatModel:
+    return chat_model(model_id)
+
+
+def build_review_graph(model_for: ModelFactory = _default_model) -> PipelineBuilder:
+    """Return the uncompiled review graph (compile it with a checkpointer to persist)."""
+    return build_pipeline(SPECIALISTS, model_for)
+
+
+graph = build_review_graph().compile(name="review")
+"""The review graph without a checkpointer, for `langgraph dev` / LangGraph Server."""

@@ -1,0 +1,418 @@
+"""Typed state of a Keel pipeline: the long-running agent's memory.
+
+Everything a long-running review must remember lives in typed fields, not in chat
+messages, so compressing or dropping messages never loses it: the original task, the
+plan, the findings blackboard, handoff packets, pending actions, blockers, observations,
+usage, and the guard audit trail. Specialists keep their chat transcript in their own
+message channel (`SpecialistState.messages`), namespaced per specialist in the
+checkpoint.
+
+No field has a default: `TypedDict` defaults are silently ignored by LangGraph, so
+readers use `state.get(...)` and writers always supply values.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import NotRequired, TypedDict
+
+__all__ = [
+    "SEVERITY_ORDER",
+    "ActionResult",
+    "Category",
+    "Finding",
+    "GuardEvent",
+    "Handoff",
+    "Observation",
+    "PendingAction",
+    "PipelineInput",
+    "PipelineOutput",
+    "PipelineState",
+    "PlanStep",
+    "Report",
+    "ReviewRecord",
+    "Severity",
+    "SpecialistInput",
+    "SpecialistOutput",
+    "SpecialistState",
+    "Task",
+    "ThreadStatus",
+    "Usage",
+    "add_usage",
+    "keep_first",
+    "merge_by_id",
+    "severity_at_least",
+]
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+"""How bad a finding is, from `info` to `critical`."""
+
+SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+"""Rank of each severity, for comparisons."""
+
+Category = Literal["security", "correctness", "style"]
+"""Which specialist area a finding belongs to."""
+
+StepStatus = Literal["pending", "active", "done", "blocked"]
+"""Lifecycle of a plan step."""
+
+ThreadStatus = Literal["running", "awaiting_approval", "done", "failed", "halted"]
+"""Lifecycle of a thread, as the registry and `keel threads` show it."""
+
+Effect = Literal["read", "write", "execute", "external"]
+"""Effect class of a tool or action: only `read` runs without review."""
+
+
+def severity_at_least(severity: str, threshold: str) -> bool:
+    """Return whether `severity` ranks at or above `threshold`."""
+    return SEVERITY_ORDER.get(severity, 0) >= SEVERITY_ORDER.get(threshold, 0)
+
+
+# --------------------------------------------------------------------------- parts
+
+
+class Task(TypedDict):
+    """The original goal. Written once at the start and never rewritten."""
+
+    goal: str
+    """What the user asked for, in words (the anchor for drift checks)."""
+    repo: str
+    """Absolute path of the repository root."""
+    mode: Literal["review", "audit"]
+    """`review` a revision range or the staged change; `audit` the whole tree."""
+    rev_range: str | None
+    """Revision range reviewed (`A..B`), or None for staged changes / audits."""
+    staged: bool
+    """Whether the staged (index) change is reviewed."""
+
+
+class PlanStep(TypedDict):
+    """One delegated piece of work."""
+
+    id: str
+    """Stable id (the specialist's name for the review workflow)."""
+    specialist: str
+    """Which specialist does it."""
+    files: list[str]
+    """Repository-relative files in scope for the step."""
+    instructions: str
+    """What the supervisor asked for."""
+    status: StepStatus
+    """pending / active / done / blocked."""
+
+
+class Finding(TypedDict):
+    """One entry of the blackboard: a problem with its evidence."""
+
+    id: str
+    """Stable fingerprint (file, rule, line, quoted code); equal findings merge."""
+    file: str
+    """Repository-relative path."""
+    line: int
+    """First line (1-based)."""
+    end_line: int
+    """Last line (inclusive)."""
+    severity: Severity
+    """info / low / medium / high / critical."""
+    category: Category
+    """security / correctness / style."""
+    rule: str
+    """Rule id of the tool or specialist that raised it (e.g. `B602`)."""
+    title: str
+    """One-line description."""
+    evidence: str
+    """Quoted code from the file, secrets masked."""
+    specialist: str
+    """Which specialist reported it."""
+    confidence: float
+    """0–1: how sure the specialist is."""
+    sources: list[str]
+    """Tools that support the finding (bandit, semgrep, ruff, ...)."""
+    fixable: NotRequired[bool]
+    """Whether an automatic fix exists."""
+
+
+class Handoff(TypedDict):
+    """A structured packet from one agent to the next: nothing lost in transit."""
+
+    source: str
+    """Agent handing off."""
+    target: str
+    """Agent receiving (e.g. `report`)."""
+    summary: str
+    """What was done."""
+    evidence: list[str]
+    """Ids of findings that back the summary."""
+    open_questions: list[str]
+    """What remains uncertain."""
+    confidence: float
+    """0–1 confidence of the source in its own result."""
+
+
+class PendingAction(TypedDict):
+    """A side effect proposed by an agent; runs only after human review."""
+
+    id: str
+    """Stable action id (idempotency key together with the thread id)."""
+    name: str
+    """Action name: `apply_autofix`, `run_tests`, `publish_review`."""
+    args: dict[str, Any]
+    """Arguments of the action."""
+    effect: Effect
+    """Effect class (write / execute / external)."""
+    reason: str
+    """Why the agent proposes it."""
+    proposed_by: str
+    """Which agent proposed it."""
+
+
+class ActionResult(TypedDict):
+    """Outcome of a pending action after review."""
+
+    id: str
+    """Id of the `PendingAction`."""
+    name: str
+    """Action name."""
+    decision: Literal["approve", "edit", "reject", "respond"]
+    """What the reviewer decided."""
+    status: Literal["done", "failed", "skipped"]
+    """Whether the effect happened."""
+    detail: str
+    """What happened, or why not."""
+    output: dict[str, Any]
+    """Structured result (files touched, test summary, path written)."""
+
+
+class Observation(TypedDict):
+    """A fact observed along the way (a tool's output summary, a file count)."""
+
+    source: str
+    """Who observed it."""
+    text: str
+    """The fact."""
+
+
+class Usage(TypedDict):
+    """Resources spent; summed across specialists by `add_usage`."""
+
+    input_tokens: int
+    """Prompt tokens (approximate for the offline model)."""
+    output_tokens: int
+    """Completion tokens."""
+    cost_usd: float
+    """Money spent, from the price table."""
+    model_calls: int
+    """Chat model invocations."""
+    tool_calls: int
+    """Tool executions."""
+    seconds: float
+    """Time spent in model and tool calls, summed across parallel agents."""
+
+
+class GuardEvent(TypedDict):
+    """Audit trail entry: a guard fired."""
+
+    guard: str
+    """Name of the guard node."""
+    verdict: Literal["ok", "nudge", "compress", "escalate", "halt"]
+    """What the guard decided."""
+    reason: str
+    """Human-readable reason, with the numbers."""
+    agent: str
+    """The agent it judged."""
+    at: str
+    """UTC ISO timestamp."""
+
+
+class ReviewRecord(TypedDict):
+    """A human review: what was asked, what was decided, by whom."""
+
+    interrupt_id: str
+    """Id of the interrupt that asked."""
+    triggers: list[str]
+    """Why review was required (side effect, severity rule, confidence, sample)."""
+    decisions: list[dict[str, Any]]
+    """One HITL decision per action request, in order."""
+    reviewer: str
+    """Who decided."""
+    at: str
+    """UTC ISO timestamp of the decision."""
+
+
+class Report(TypedDict):
+    """The review report in both renderings."""
+
+    markdown: str
+    """Human-readable report."""
+    data: dict[str, Any]
+    """Machine-readable report (what `--json` prints)."""
+
+
+# ------------------------------------------------------------------------ reducers
+
+
+def keep_first(current: Any, new: Any) -> Any:
+    """Keep the first value ever written (the task is never rewritten)."""
+    return current if current else new
+
+
+def merge_by_id(current: list[Any] | None, new: list[Any] | None) -> list[Any]:
+    """Merge lists of dicts keyed by `id`: later writes replace, order is kept."""
+    merged: dict[str, Any] = {item["id"]: item for item in (current or [])}
+    for item in new or []:
+        merged[item["id"]] = item
+    return list(merged.values())
+
+
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cost_usd", "model_calls", "tool_calls", "seconds")
+
+
+def add_usage(current: Usage | None, new: Usage | None) -> Usage:
+    """Sum two usage records field by field."""
+    total: dict[str, Any] = {key: 0 for key in _USAGE_KEYS}
+    for part in (current, new):
+        for key in _USAGE_KEYS:
+            total[key] += (part or {}).get(key, 0)  # type: ignore[misc]
+    total["cost_usd"] = round(float(total["cost_usd"]), 6)
+    total["seconds"] = round(float(total["seconds"]), 3)
+    return Usage(**total)
+
+
+# --------------------------------------------------------------------- the state
+
+
+class PipelineInput(TypedDict):
+    """What a caller supplies to start a run (Studio's input form)."""
+
+    repo: str
+    """Path of the git repository to review."""
+    mode: NotRequired[Literal["review", "audit"]]
+    """`review` (default) a change or `audit` the whole repository."""
+    rev_range: NotRequired[str | None]
+    """Revision range `A..B`; default the last commit (`HEAD~1..HEAD`)."""
+    staged: NotRequired[bool]
+    """Review the staged change instead of a revision range."""
+
+
+class PipelineState(TypedDict):
+    """The shared blackboard of a pipeline thread."""
+
+    repo: str
+    """Repository root (tools read it: the tool contract)."""
+    mode: NotRequired[Literal["review", "audit"]]
+    """Input: review or audit."""
+    rev_range: NotRequired[str | None]
+    """Input: revision range."""
+    staged: NotRequired[bool]
+    """Input: staged change."""
+    task: Annotated[Task, keep_first]
+    """The original goal, never rewritten."""
+    scope: list[str]
+    """Files in scope (changed files, or all tracked files for an audit)."""
+    plan: Annotated[list[PlanStep], merge_by_id]
+    """Delegated steps and their status."""
+    findings: Annotated[list[Finding], merge_by_id]
+    """The blackboard: findings with evidence, merged by fingerprint."""
+    handoffs: Annotated[list[Handoff], operator.add]
+    """Structured packets between agents."""
+    pending_actions: Annotated[list[PendingAction], merge_by_id]
+    """Side effects awaiting human review."""
+    action_results: Annotated[list[ActionResult], merge_by_id]
+    """What happened to each pending action."""
+    blockers: Annotated[list[str], operator.add]
+    """What stopped progress."""
+    observations: Annotated[list[Observation], operator.add]
+    """Facts observed along the way."""
+    usage: Annotated[Usage, add_usage]
+    """Resources spent, summed."""
+    guard_events: Annotated[list[GuardEvent], operator.add]
+    """Audit trail of guards that fired."""
+    review: ReviewRecord | None
+    """The human review, once decided."""
+    report: Report | None
+    """The latest report."""
+    status: ThreadStatus
+    """Where the thread stands."""
+    model_label: str
+    """Which model ran (`offline` for the deterministic policy model)."""
+
+
+class PipelineOutput(TypedDict):
+    """What a finished run returns."""
+
+    status: ThreadStatus
+    """Final status."""
+    findings: list[Finding]
+    """All findings."""
+    action_results: list[ActionResult]
+    """Outcome of each reviewed action."""
+    report: Report | None
+    """The final report."""
+    usage: Usage
+    """Resources spent."""
+    guard_events: list[GuardEvent]
+    """Guards that fired."""
+
+
+# ------------------------------------------------------------------ specialists
+
+
+class SpecialistInput(TypedDict):
+    """The packet the supervisor sends to a specialist (via `Send`)."""
+
+    repo: str
+    """Repository root (tool contract)."""
+    task: Task
+    """The original task, for context."""
+    step: PlanStep
+    """The assignment: files and instructions."""
+
+
+class SpecialistState(TypedDict):
+    """A specialist agent's own working state."""
+
+    repo: str
+    """Repository root (tool contract)."""
+    task: Task
+    """The original task."""
+    step: PlanStep
+    """The assignment."""
+    messages: Annotated[list[AnyMessage], add_messages]
+    """This specialist's own message channel."""
+    findings: Annotated[list[Finding], merge_by_id]
+    """Findings this specialist reports."""
+    handoffs: Annotated[list[Handoff], operator.add]
+    """The specialist's handoff to the report."""
+    pending_actions: Annotated[list[PendingAction], merge_by_id]
+    """Side effects this specialist proposes."""
+    plan: Annotated[list[PlanStep], merge_by_id]
+    """The step, with its final status."""
+    blockers: Annotated[list[str], operator.add]
+    """What stopped the specialist."""
+    usage: Annotated[Usage, add_usage]
+    """What this specialist spent."""
+    guard_events: Annotated[list[GuardEvent], operator.add]
+    """Guards that fired on this specialist."""
+
+
+class SpecialistOutput(TypedDict):
+    """What a specialist hands back to the pipeline."""
+
+    findings: list[Finding]
+    """Its findings."""
+    handoffs: list[Handoff]
+    """Its handoff packet."""
+    pending_actions: list[PendingAction]
+    """Its proposed side effects."""
+    plan: list[PlanStep]
+    """Its step with the final status."""
+    blockers: list[str]
+    """What stopped it."""
+    usage: Usage
+    """What it spent."""
+    guard_events: list[GuardEvent]
+    """Guards that fired on it."""

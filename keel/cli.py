@@ -1,0 +1,462 @@
+"""The `keel` command.
+
+    keel review PATH [--rev A..B | --staged]   review a change
+    keel audit PATH                            review the whole repository
+    keel threads [--status S]                  list threads
+    keel show THREAD [--format md|json]        print a thread's report
+    keel approve THREAD [--edit JSON]          approve (or edit) the pending actions
+    keel reject THREAD --reason TEXT           reject them
+    keel resume THREAD                         continue a thread that stopped mid-run
+    keel history THREAD                        list a thread's checkpoints
+
+Exit codes (also in the README):
+
+| code | meaning |
+|---:|---|
+| 0 | done |
+| 1 | the run failed (unexpected error; the thread is marked failed, `keel resume` retries) |
+| 2 | usage error: bad arguments, not a git repository, unknown revision, malformed JSON, invalid decision, bad setting |
+| 3 | awaiting approval (`keel approve` / `keel reject` continue it) |
+| 4 | unknown thread |
+| 5 | the thread is not in a state for this command (e.g. approve when nothing awaits approval) |
+| 6 | database unavailable |
+| 7 | halted by a guard (the report is partial) |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from graphs.context import KeelContext
+from keel.console import Terminal
+from keel.models import ModelError, chat_model
+from keel.persistence import DatabaseUnavailableError, describe_url, open_persistence
+from keel.runner import Outcome, Runner, new_thread_id
+from keel.settings import Settings, SettingsError
+from nodes.guards.review_gate import ReviewResponseError, parse_review_response
+from tools import git
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING = 0, 1, 2, 3
+EXIT_UNKNOWN_THREAD, EXIT_WRONG_STATE, EXIT_DATABASE, EXIT_HALTED = 4, 5, 6, 7
+
+EXIT_CODES = {
+    EXIT_DONE: "done",
+    EXIT_FAILED: "failed",
+    EXIT_USAGE: "usage error",
+    EXIT_AWAITING: "awaiting approval",
+    EXIT_UNKNOWN_THREAD: "unknown thread",
+    EXIT_WRONG_STATE: "thread not in a state for this command",
+    EXIT_DATABASE: "database unavailable",
+    EXIT_HALTED: "halted by a guard",
+}
+
+
+class CliError(Exception):
+    """An error with an exit code and a one-line message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON to stdout")
+    common.add_argument("--database", metavar="URL", help="override KEEL_DATABASE_URL")
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
+    parser = argparse.ArgumentParser(
+        prog="keel",
+        description="Guarded multi-agent code review on LangGraph.",
+        epilog="Exit codes: "
+        + ", ".join(f"{code} {text}" for code, text in EXIT_CODES.items()),
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def runnable(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", help="override KEEL_MODEL")
+        p.add_argument(
+            "--no-input",
+            action="store_true",
+            help="never prompt: leave the thread awaiting approval and print how to continue",
+        )
+        p.add_argument("--thread", metavar="ID", help="thread id to use (default: a new one)")
+
+    review = sub.add_parser("review", parents=[common], help="review a change")
+    review.add_argument("path", type=Path)
+    scope = review.add_mutually_exclusive_group()
+    scope.add_argument("--rev", metavar="A..B", help="revision range (default HEAD~1..HEAD)")
+    scope.add_argument("--staged", action="store_true", help="review the staged change")
+    runnable(review)
+
+    audit = sub.add_parser("audit", parents=[common], help="review the whole repository")
+    audit.add_argument("path", type=Path)
+    runnable(audit)
+
+    threads = sub.add_parser("threads", parents=[common], help="list threads")
+    threads.add_argument("--status", choices=["running", "awaiting_approval", "done", "failed", "halted"])
+    threads.add_argument("--limit", type=int, default=50)
+
+    show = sub.add_parser("show", parents=[common], help="print a thread's report")
+    show.add_argument("thread")
+    show.add_argument("--format", choices=["md", "json"], default="md")
+
+    approve = sub.add_parser("approve", parents=[common], help="approve pending actions")
+    approve.add_argument("thread")
+    approve.add_argument(
+        "--edit",
+        metavar="JSON",
+        help='edited arguments, e.g. \'{"publish_review": {"path": "docs/REVIEW.md"}}\'',
+    )
+    approve.add_argument("--reviewer", help="who decides (default KEEL_REVIEWER / $USER)")
+
+    reject = sub.add_parser("reject", parents=[common], help="reject pending actions")
+    reject.add_argument("thread")
+    reject.add_argument("--reason", required=True)
+    reject.add_argument("--reviewer", help="who decides (default KEEL_REVIEWER / $USER)")
+
+    resume = sub.add_parser("resume", parents=[common], help="continue a stopped thread")
+    resume.add_argument("thread")
+
+    history = sub.add_parser("history", parents=[common], help="list a thread's checkpoints")
+    history.add_argument("thread")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the `keel` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    terminal = Terminal(json_mode=args.json, quiet=args.quiet)
+    try:
+        code = _dispatch(args, terminal)
+    except CliError as exc:
+        terminal.error(str(exc))
+        if args.json:
+            terminal.emit_json({"error": str(exc), "exit_code": exc.code})
+        code = exc.code
+    except KeyboardInterrupt:
+        terminal.error("interrupted; the thread keeps its last checkpoint (`keel resume`)")
+        code = EXIT_FAILED
+    sys.exit(code)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database", None):
+        overrides["database_url"] = args.database
+    if getattr(args, "model", None):
+        overrides["model"] = args.model
+    if overrides:
+        from dataclasses import replace
+
+        settings = replace(settings, **overrides)
+    return settings
+
+
+def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
+    settings = _settings(args)
+    if args.command in ("review", "audit"):
+        prepared = _prepare_run(args, settings)
+    try:
+        with open_persistence(settings.database_url) as persistence:
+            runner = Runner(persistence)
+            if args.command in ("review", "audit"):
+                return _cmd_run(args, terminal, runner, settings, *prepared)
+            if args.command == "threads":
+                return _cmd_threads(args, terminal, runner)
+            record = runner.persistence.registry.get(args.thread)
+            if record is None:
+                raise CliError(EXIT_UNKNOWN_THREAD, f"unknown thread: {args.thread}")
+            context = KeelContext.from_dict(record.context)
+            if args.command == "show":
+                return _cmd_show(args, terminal, runner)
+            if args.command == "history":
+                return _cmd_history(args, terminal, runner)
+            if args.command in ("approve", "reject"):
+                return _cmd_decide(args, terminal, runner, settings, context)
+            if args.command == "resume":
+                return _cmd_resume(args, terminal, runner, context)
+    except DatabaseUnavailableError as exc:
+        raise CliError(EXIT_DATABASE, str(exc)) from None
+    except _database_errors() as exc:
+        raise CliError(
+            EXIT_DATABASE,
+            f"database error on {describe_url(settings.database_url)}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+        ) from None
+    raise CliError(EXIT_USAGE, f"unknown command {args.command}")
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError)
+
+
+# ------------------------------------------------------------------ commands
+
+
+def _prepare_run(args: argparse.Namespace, settings: Settings) -> tuple[dict[str, Any], KeelContext]:
+    """Validate the repository, range and model before any thread is created."""
+    try:
+        root = git.repo_root(args.path.expanduser())
+        graph_input: dict[str, Any] = {"repo": str(root), "mode": args.command}
+        if args.command == "review":
+            if args.staged:
+                graph_input["staged"] = True
+            else:
+                base, head = git.resolve_range(root, args.rev)
+                graph_input["rev_range"] = f"{base}..{head}"
+    except git.GitError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+    try:
+        chat_model(settings.model, settings)
+    except ModelError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+    return graph_input, KeelContext.from_settings(settings)
+
+
+def _cmd_run(
+    args: argparse.Namespace,
+    terminal: Terminal,
+    runner: Runner,
+    settings: Settings,
+    graph_input: dict[str, Any],
+    context: KeelContext,
+) -> int:
+    thread_id = args.thread or new_thread_id()
+    if runner.persistence.registry.get(thread_id) is not None:
+        raise CliError(EXIT_USAGE, f"thread {thread_id} already exists")
+    terminal.info(
+        f"keel {args.command} {graph_input['repo']} — thread {thread_id} — model {context.model}"
+        f" — {runner.persistence.kind}"
+    )
+    try:
+        outcome = runner.start(
+            thread_id=thread_id,
+            graph_input=graph_input,
+            context=context,
+            workflow=args.command,
+            progress=terminal.progress,
+        )
+    except _database_errors():
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported with the thread id, exit 1
+        raise CliError(EXIT_FAILED, f"thread {thread_id} failed: {type(exc).__name__}: {exc}") from None
+    return _conclude(args, terminal, runner, settings, outcome, context)
+
+
+def _conclude(
+    args: argparse.Namespace,
+    terminal: Terminal,
+    runner: Runner,
+    settings: Settings,
+    outcome: Outcome,
+    context: KeelContext,
+) -> int:
+    """Show the outcome; prompt for a decision on a terminal unless --no-input."""
+    interactive = sys.stdin.isatty() and not getattr(args, "no_input", True) and not args.json
+    while outcome.status == "awaiting_approval" and interactive and outcome.interrupt:
+        if outcome.report:
+            terminal.markdown(outcome.report["markdown"])
+        terminal.show_request(outcome.interrupt)
+        decision = terminal.ask_decisions(outcome.interrupt)
+        decision["reviewer"] = settings.reviewer
+        outcome = runner.resume(
+            outcome.thread_id, context=context, decision=decision, progress=terminal.progress
+        )
+    return _print_outcome(args, terminal, outcome)
+
+
+def _print_outcome(args: argparse.Namespace, terminal: Terminal, outcome: Outcome) -> int:
+    report = outcome.report
+    if args.json:
+        terminal.emit_json(
+            {
+                "thread_id": outcome.thread_id,
+                "status": outcome.status,
+                "report": report["data"] if report else None,
+                "review_request": outcome.interrupt,
+            }
+        )
+    elif report:
+        terminal.markdown(report["markdown"])
+    if outcome.status == "awaiting_approval":
+        if outcome.interrupt:
+            terminal.show_request(outcome.interrupt)
+        terminal.info(
+            f"\nThread {outcome.thread_id} is awaiting approval. Continue with:\n"
+            f"  keel approve {outcome.thread_id}\n"
+            f"  keel reject {outcome.thread_id} --reason '...'"
+        )
+        return EXIT_AWAITING
+    if outcome.status == "done":
+        return EXIT_DONE
+    if outcome.status == "halted":
+        return EXIT_HALTED
+    return EXIT_FAILED
+
+
+def _cmd_threads(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
+    records = runner.persistence.registry.list(status=args.status, limit=args.limit)
+    if args.json:
+        terminal.emit_json([r.as_dict() for r in records])
+        return EXIT_DONE
+    terminal.table(
+        "Keel threads",
+        ["thread", "workflow", "status", "findings", "cost", "model", "updated", "repo"],
+        [
+            [
+                r.thread_id,
+                r.workflow,
+                r.status,
+                str(r.findings),
+                f"${r.cost_usd:.4f}",
+                r.model,
+                r.updated_at,
+                r.repo,
+            ]
+            for r in records
+        ],
+    )
+    return EXIT_DONE
+
+
+def _cmd_show(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
+    outcome = runner.outcome(args.thread)
+    report = outcome.report
+    if report is None:
+        raise CliError(EXIT_WRONG_STATE, f"thread {args.thread} has no report yet (status {outcome.status})")
+    if args.json or args.format == "json":
+        terminal.emit_json(report["data"] | {"status": outcome.status})
+    else:
+        terminal.markdown(report["markdown"])
+    return EXIT_DONE
+
+
+def _cmd_history(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
+    rows = []
+    for snap in runner.graph.get_state_history(runner.config(args.thread)):
+        meta = snap.metadata or {}
+        rows.append(
+            {
+                "checkpoint_id": snap.config["configurable"].get("checkpoint_id"),
+                "step": meta.get("step"),
+                "source": meta.get("source"),
+                "created_at": snap.created_at,
+                "next": list(snap.next),
+                "interrupts": len(snap.interrupts),
+            }
+        )
+    rows.reverse()
+    if args.json:
+        terminal.emit_json(rows)
+    else:
+        terminal.table(
+            f"History of {args.thread}",
+            ["step", "source", "next", "created", "checkpoint"],
+            [
+                [str(r["step"]), str(r["source"]), ", ".join(r["next"]), str(r["created_at"]), str(r["checkpoint_id"])]
+                for r in rows
+            ],
+        )
+    return EXIT_DONE
+
+
+def _parse_edit(raw: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Turn `--edit` JSON into one decision per action request."""
+    try:
+        edits = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CliError(EXIT_USAGE, f"--edit is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if isinstance(edits, dict) and isinstance(edits.get("decisions"), list):
+        return list(edits["decisions"])
+    if not isinstance(edits, dict) or not all(isinstance(v, dict) for v in edits.values()):
+        raise CliError(
+            EXIT_USAGE,
+            '--edit must map action names to argument objects, e.g. {"publish_review": {"path": "R.md"}}',
+        )
+    names = {r["name"] for r in requests}
+    unknown = sorted(set(edits) - names)
+    if unknown:
+        raise CliError(EXIT_USAGE, f"--edit names no pending action: {', '.join(unknown)} (pending: {', '.join(sorted(names))})")
+    decisions = []
+    for request in requests:
+        if request["name"] in edits:
+            decisions.append(
+                {"type": "edit", "edited_action": {"name": request["name"], "args": edits[request["name"]]}}
+            )
+        else:
+            decisions.append({"type": "approve"})
+    return decisions
+
+
+def _cmd_decide(
+    args: argparse.Namespace,
+    terminal: Terminal,
+    runner: Runner,
+    settings: Settings,
+    context: KeelContext,
+) -> int:
+    outcome = runner.outcome(args.thread)
+    if outcome.status != "awaiting_approval" or not outcome.interrupt:
+        raise CliError(
+            EXIT_WRONG_STATE,
+            f"thread {args.thread} is not awaiting approval (status: {outcome.status})",
+        )
+    requests = list(outcome.interrupt.get("action_requests", []))
+    if args.command == "approve":
+        decisions = _parse_edit(args.edit, requests) if args.edit else [{"type": "approve"} for _ in requests]
+    else:
+        decisions = [{"type": "reject", "message": args.reason} for _ in requests]
+    decision = {"decisions": decisions, "reviewer": args.reviewer or settings.reviewer}
+    try:
+        parse_review_response(decision, requests)
+    except ReviewResponseError as exc:
+        raise CliError(EXIT_USAGE, f"invalid decision: {exc}") from None
+    try:
+        outcome = runner.resume(args.thread, context=context, decision=decision, progress=terminal.progress)
+    except _database_errors():
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CliError(EXIT_FAILED, f"thread {args.thread} failed: {type(exc).__name__}: {exc}") from None
+    return _print_outcome(args, terminal, outcome)
+
+
+def _cmd_resume(
+    args: argparse.Namespace, terminal: Terminal, runner: Runner, context: KeelContext
+) -> int:
+    outcome = runner.outcome(args.thread)
+    if outcome.status == "awaiting_approval":
+        raise CliError(
+            EXIT_WRONG_STATE,
+            f"thread {args.thread} is awaiting approval: use `keel approve` or `keel reject`",
+        )
+    if not runner.snapshot(args.thread).next:
+        raise CliError(EXIT_WRONG_STATE, f"thread {args.thread} has nothing to resume (status: {outcome.status})")
+    try:
+        outcome = runner.resume(args.thread, context=context, progress=terminal.progress)
+    except _database_errors():
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CliError(EXIT_FAILED, f"thread {args.thread} failed: {type(exc).__name__}: {exc}") from None
+    return _print_outcome(args, terminal, outcome)
+
+
+if __name__ == "__main__":
+    main()

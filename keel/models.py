@@ -1,0 +1,87 @@
+"""Chat-model factory: `offline`, any `init_chat_model` id, or an OpenAI-compatible server.
+
+* `offline` — Keel's deterministic policy model (`keel.offline`), the default.
+* `openai-compatible:NAME` — `ChatOpenAI` against `OPENAI_BASE_URL` (vLLM, llama.cpp,
+  Ollama, LM Studio, ...) with model `NAME`.
+* anything else — `langchain.chat_models.init_chat_model(id)`, e.g. `openai:gpt-4o-mini`;
+  `OPENAI_BASE_URL` / `OPENAI_API_KEY` are honoured by the OpenAI provider.
+
+Prices for the budget/cost figures are in `PRICES_PER_MILLION` (USD per million tokens,
+input and output); unknown models cost 0 and say so in the report.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from keel.offline import OFFLINE_LABEL, OfflinePolicyModel
+from keel.settings import Settings
+
+__all__ = ["PRICES_PER_MILLION", "ModelError", "chat_model", "cost_usd", "model_label"]
+
+PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
+    "offline": (0.0, 0.0),
+    "openai:gpt-4o-mini": (0.15, 0.60),
+    "openai:gpt-4o": (2.50, 10.00),
+    "openai:gpt-4.1-mini": (0.40, 1.60),
+    "openai:gpt-4.1": (2.00, 8.00),
+    "anthropic:claude-3-5-haiku-latest": (0.80, 4.00),
+}
+"""USD per million (input, output) tokens, by model id."""
+
+_CACHE: dict[str, BaseChatModel] = {}
+_LOCK = threading.Lock()
+
+
+class ModelError(RuntimeError):
+    """The configured model cannot be created (unknown provider, missing key, ...)."""
+
+
+def model_label(model_id: str) -> str:
+    """Return the label reports carry for a model id (`offline` for the policy model)."""
+    return OFFLINE_LABEL if model_id == OFFLINE_LABEL else model_id
+
+
+def cost_usd(model_id: str, input_tokens: int, output_tokens: int) -> float:
+    """Return the price of one call from the price table (0 for unknown models)."""
+    price_in, price_out = PRICES_PER_MILLION.get(model_id, (0.0, 0.0))
+    return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+
+
+def chat_model(model_id: str, settings: Settings | None = None) -> BaseChatModel:
+    """Return the (cached) chat model for an id.
+
+    Raises:
+        ModelError: the id names no usable model; the message says what to set.
+    """
+    with _LOCK:
+        if model_id not in _CACHE:
+            _CACHE[model_id] = _create(model_id, settings or Settings.load())
+        return _CACHE[model_id]
+
+
+def _create(model_id: str, settings: Settings) -> BaseChatModel:
+    if model_id == OFFLINE_LABEL:
+        return OfflinePolicyModel()
+    if model_id.startswith("openai-compatible:"):
+        from langchain_openai import ChatOpenAI
+
+        if not settings.openai_base_url:
+            raise ModelError(f"KEEL_MODEL={model_id} needs OPENAI_BASE_URL (the server's /v1 URL)")
+        kwargs: dict[str, Any] = {
+            "model": model_id.split(":", 1)[1],
+            "base_url": settings.openai_base_url,
+            "api_key": settings.openai_api_key or "not-needed",
+            "stream_usage": True,
+            "temperature": 0,
+        }
+        return ChatOpenAI(**kwargs)
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(model_id, temperature=0)
+    except (ValueError, ImportError) as exc:
+        raise ModelError(f"cannot create model {model_id!r}: {exc}") from exc

@@ -1,0 +1,170 @@
+"""Checkpointer, store and registry on one database: a SQLite file or PostgreSQL.
+
+`open_persistence(url)` yields a `Persistence` holding the LangGraph checkpointer, the
+LangGraph store (idempotency ledger) and Keel's thread registry, all in the same
+database:
+
+* `sqlite:///PATH` — `SqliteSaver`/`SqliteStore` on the file (WAL, busy timeout), parent
+  directories created.
+* `postgresql://...` — `PostgresSaver`/`PostgresStore` on a `psycopg_pool.ConnectionPool`
+  with `autocommit=True`, `prepare_threshold=0`, `row_factory=dict_row` (without
+  autocommit `setup()` fails or writes vanish); connections are checked before use so a
+  stale one after a long idle wait is replaced.
+
+Checkpoints are serialized with msgpack restricted to LangGraph's safe-type allowlist,
+with no pickle fallback: loading a checkpoint never imports arbitrary code.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.store.base import BaseStore
+
+from keel.registry import PostgresRegistry, Registry, SqliteRegistry
+
+__all__ = [
+    "DatabaseUnavailableError",
+    "Persistence",
+    "describe_url",
+    "open_persistence",
+    "safe_serializer",
+]
+
+_CONNECT_TIMEOUT_S = 5
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be reached or opened; the message names it (password masked)."""
+
+
+def describe_url(url: str) -> str:
+    """Return the URL with any password masked, for messages and logs."""
+    if url.startswith("sqlite:///"):
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def safe_serializer() -> JsonPlusSerializer:
+    """Checkpoint serializer: no pickle, msgpack limited to LangGraph's safe types."""
+    return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
+
+
+@dataclass
+class Persistence:
+    """Everything a run needs from the database."""
+
+    url: str
+    checkpointer: BaseCheckpointSaver[Any]
+    store: BaseStore
+    registry: Registry
+
+    @property
+    def kind(self) -> str:
+        """`sqlite` or `postgres`."""
+        return "sqlite" if self.url.startswith("sqlite:") else "postgres"
+
+
+@contextmanager
+def open_persistence(url: str) -> Iterator[Persistence]:
+    """Open checkpointer, store and registry on `url`; set up their tables.
+
+    Raises:
+        DatabaseUnavailableError: the database cannot be reached or opened.
+    """
+    if url.startswith("sqlite:///"):
+        with _open_sqlite(url) as persistence:
+            yield persistence
+    elif url.startswith(("postgresql://", "postgres://")):
+        with _open_postgres(url) as persistence:
+            yield persistence
+    else:
+        raise DatabaseUnavailableError(f"unsupported database URL: {describe_url(url)}")
+
+
+@contextmanager
+def _open_sqlite(url: str) -> Iterator[Persistence]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.store.sqlite import SqliteStore
+
+    path = Path(url.removeprefix("sqlite:///")).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except (OSError, sqlite3.Error) as exc:
+        raise DatabaseUnavailableError(f"cannot open SQLite database {path}: {exc}") from exc
+    store_conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    registry_conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    try:
+        saver = SqliteSaver(conn, serde=safe_serializer())
+        saver.setup()
+        store = SqliteStore(store_conn)
+        store.setup()
+        registry = SqliteRegistry(registry_conn)
+        registry.setup()
+        yield Persistence(url=url, checkpointer=saver, store=store, registry=registry)
+    except sqlite3.Error as exc:
+        raise DatabaseUnavailableError(f"SQLite database {path}: {exc}") from exc
+    finally:
+        for c in (conn, store_conn, registry_conn):
+            c.close()
+
+
+@contextmanager
+def _open_postgres(url: str) -> Iterator[Persistence]:
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from langgraph.store.postgres import PostgresStore
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool, PoolTimeout
+
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "prepare_threshold": 0,
+        "row_factory": dict_row,
+        "connect_timeout": _CONNECT_TIMEOUT_S,
+    }
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=8,
+        kwargs=kwargs,
+        check=ConnectionPool.check_connection,
+        open=False,
+        name="keel",
+    )
+    try:
+        pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        pool.close()
+        raise DatabaseUnavailableError(
+            f"cannot reach PostgreSQL at {describe_url(url)} within {_CONNECT_TIMEOUT_S}s"
+        ) from exc
+    try:
+        saver = PostgresSaver(pool, serde=safe_serializer())  # type: ignore[arg-type]
+        saver.setup()
+        store = PostgresStore(pool)  # type: ignore[arg-type]
+        store.setup()
+        registry = PostgresRegistry(pool)
+        registry.setup()
+        yield Persistence(url=url, checkpointer=saver, store=store, registry=registry)
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise DatabaseUnavailableError(
+            f"lost PostgreSQL at {describe_url(url)}: {str(exc).splitlines()[0]}"
+        ) from exc
+    finally:
+        pool.close()

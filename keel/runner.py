@@ -1,0 +1,151 @@
+"""Run, resume and inspect review threads on a persistence backend.
+
+The runner compiles the same graph builder that `langgraph.json` serves, with the
+database's checkpointer and store, and keeps the registry row of each thread in step
+with the checkpoints (status, cost, finding count).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, StateSnapshot
+
+from graphs.context import KeelContext
+from graphs.review import build_review_graph
+from keel.persistence import Persistence
+
+__all__ = ["Outcome", "ProgressCallback", "Runner", "new_thread_id"]
+
+ProgressCallback = Callable[[tuple[str, ...], str, dict[str, Any]], None]
+"""Called with (subgraph namespace, node name, update) for each node that finishes."""
+
+
+def new_thread_id() -> str:
+    """Return a new thread id."""
+    return f"kr-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a thread stands after a run."""
+
+    thread_id: str
+    status: str
+    values: dict[str, Any]
+    interrupt: dict[str, Any] | None
+
+    @property
+    def report(self) -> dict[str, Any] | None:
+        """The latest report (markdown + data), if any."""
+        report: dict[str, Any] | None = self.values.get("report")
+        return report
+
+
+class Runner:
+    """Runs the review workflow on one database."""
+
+    def __init__(self, persistence: Persistence) -> None:
+        self.persistence = persistence
+        self.graph = build_review_graph().compile(
+            checkpointer=persistence.checkpointer, store=persistence.store, name="review"
+        )
+
+    @staticmethod
+    def config(thread_id: str) -> RunnableConfig:
+        """Return the run config of a thread."""
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
+
+    def snapshot(self, thread_id: str) -> StateSnapshot:
+        """Return the latest checkpointed state of a thread."""
+        return self.graph.get_state(self.config(thread_id))
+
+    def outcome(self, thread_id: str) -> Outcome:
+        """Read where a thread stands from its checkpoint."""
+        snap = self.snapshot(thread_id)
+        interrupt = None
+        if snap.interrupts:
+            value = snap.interrupts[0].value
+            interrupt = value if isinstance(value, dict) else {"value": value}
+        values = dict(snap.values or {})
+        if interrupt is not None:
+            status = "awaiting_approval"
+        elif snap.next:
+            status = "failed"  # stopped mid-run: `keel resume` continues it
+        else:
+            status = str(values.get("status") or "failed")
+        return Outcome(thread_id=thread_id, status=status, values=values, interrupt=interrupt)
+
+    def _drive(
+        self,
+        thread_id: str,
+        graph_input: Any,
+        context: KeelContext,
+        progress: ProgressCallback | None,
+    ) -> Outcome:
+        registry = self.persistence.registry
+        registry.update(thread_id, status="running", error="")
+        try:
+            for namespace, chunk in self._stream(thread_id, graph_input, context):
+                for node, update in chunk.items():
+                    if progress is not None and not node.startswith("__"):
+                        progress(namespace, node, update if isinstance(update, dict) else {})
+        except BaseException as exc:
+            registry.update(thread_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        result = self.outcome(thread_id)
+        usage = result.values.get("usage") or {}
+        registry.update(
+            thread_id,
+            status=result.status,
+            cost_usd=float(usage.get("cost_usd", 0.0)),
+            findings=len(result.values.get("findings") or []),
+        )
+        return result
+
+    def _stream(
+        self, thread_id: str, graph_input: Any, context: KeelContext
+    ) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+        for namespace, chunk in self.graph.stream(
+            graph_input,
+            self.config(thread_id),
+            context=context,
+            stream_mode="updates",
+            subgraphs=True,
+        ):
+            yield tuple(namespace), chunk
+
+    def start(
+        self,
+        *,
+        thread_id: str,
+        graph_input: dict[str, Any],
+        context: KeelContext,
+        workflow: str,
+        progress: ProgressCallback | None = None,
+    ) -> Outcome:
+        """Start a new thread and run it until it finishes or waits for review."""
+        self.persistence.registry.create(
+            thread_id,
+            workflow=workflow,
+            repo=str(graph_input["repo"]),
+            model=context.model,
+            context=context.to_dict(),
+        )
+        return self._drive(thread_id, graph_input, context, progress)
+
+    def resume(
+        self,
+        thread_id: str,
+        *,
+        context: KeelContext,
+        decision: dict[str, Any] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Outcome:
+        """Continue a thread: with a review decision, or from its last checkpoint."""
+        graph_input = Command(resume=decision) if decision is not None else None
+        return self._drive(thread_id, graph_input, context, progress)

@@ -1,0 +1,113 @@
+"""One `Settings` object, read from the environment and an optional `.env` file.
+
+Environment variables win over `.env`; `.env` is read from the current directory and
+never copied into `os.environ`.
+
+| variable | default | meaning |
+|---|---|---|
+| `KEEL_MODEL` | `offline` | `offline`, an `init_chat_model` id (`openai:gpt-4o-mini`), or `openai-compatible:NAME` |
+| `OPENAI_BASE_URL` / `OPENAI_API_KEY` | unset | any OpenAI-compatible server |
+| `KEEL_HOME` | `.keel` | where the SQLite file and reports live |
+| `KEEL_DATABASE_URL` | `sqlite:///$KEEL_HOME/keel.db` | `sqlite:///PATH` or `postgresql://...` |
+| `KEEL_MAX_AGENT_STEPS` | 24 | model turns per specialist |
+| `KEEL_MAX_TOOL_CALLS` | 40 | tool calls per specialist |
+| `KEEL_REVIEW_MIN_SEVERITY` | `high` | findings at or above it need human review |
+| `KEEL_REVIEW_CONFIDENCE` | 0.5 | handoffs below it need human review |
+| `KEEL_REVIEW_SAMPLE_RATE` | 0.0 | fraction of automatic runs sampled for review |
+| `KEEL_PUBLISH_PATH` | `KEEL_REVIEW.md` | where an approved review is published in the repo |
+| `KEEL_TOOL_TIMEOUT` | 300 | seconds per tool subprocess |
+| `KEEL_REVIEWER` | `$USER` | identity recorded with review decisions |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+__all__ = ["Settings", "SettingsError"]
+
+_SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+class SettingsError(ValueError):
+    """A setting has a value Keel cannot use."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Process-wide configuration."""
+
+    model: str
+    openai_base_url: str | None
+    openai_api_key: str | None
+    home: Path
+    database_url: str
+    max_agent_steps: int
+    max_tool_calls: int
+    review_min_severity: str
+    review_confidence_threshold: float
+    review_sample_rate: float
+    publish_path: str
+    tool_timeout_s: float
+    reviewer: str
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+        """Read settings from `env` (default `os.environ`) over `.env`.
+
+        Raises:
+            SettingsError: a value is malformed; the message names the variable.
+        """
+        file_values = {
+            k: v for k, v in dotenv_values(dotenv or Path(".env")).items() if v is not None
+        }
+        merged: dict[str, str] = {**file_values, **(env if env is not None else os.environ)}
+
+        def get(name: str, default: str) -> str:
+            value = merged.get(name, "").strip()
+            return value or default
+
+        def number(name: str, default: str, kind: type[int] | type[float]) -> float:
+            raw = get(name, default)
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+            if value < 0:
+                raise SettingsError(f"{name}={raw!r} must not be negative")
+            return value
+
+        home = Path(get("KEEL_HOME", ".keel")).expanduser().absolute()
+        database_url = get("KEEL_DATABASE_URL", f"sqlite:///{home / 'keel.db'}")
+        if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise SettingsError(
+                f"KEEL_DATABASE_URL must start with sqlite:/// or postgresql://, got "
+                f"{database_url.split('://')[0]!r}"
+            )
+        severity = get("KEEL_REVIEW_MIN_SEVERITY", "high").lower()
+        if severity not in _SEVERITIES:
+            raise SettingsError(
+                f"KEEL_REVIEW_MIN_SEVERITY={severity!r} is not one of {', '.join(_SEVERITIES)}"
+            )
+        sample = number("KEEL_REVIEW_SAMPLE_RATE", "0", float)
+        if sample > 1:
+            raise SettingsError(f"KEEL_REVIEW_SAMPLE_RATE={sample} must be between 0 and 1")
+        return cls(
+            model=get("KEEL_MODEL", "offline"),
+            openai_base_url=merged.get("OPENAI_BASE_URL") or None,
+            openai_api_key=merged.get("OPENAI_API_KEY") or None,
+            home=home,
+            database_url=database_url,
+            max_agent_steps=int(number("KEEL_MAX_AGENT_STEPS", "24", int)),
+            max_tool_calls=int(number("KEEL_MAX_TOOL_CALLS", "40", int)),
+            review_min_severity=severity,
+            review_confidence_threshold=number("KEEL_REVIEW_CONFIDENCE", "0.5", float),
+            review_sample_rate=sample,
+            publish_path=get("KEEL_PUBLISH_PATH", "KEEL_REVIEW.md"),
+            tool_timeout_s=number("KEEL_TOOL_TIMEOUT", "300", float),
+            reviewer=get("KEEL_REVIEWER", merged.get("USER", "") or "unknown"),
+        )

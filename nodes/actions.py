@@ -1,0 +1,148 @@
+"""Side-effecting actions, run only in the node after the human review gate.
+
+Actions: `apply_autofix` (write: applies a unified diff with `git apply`),
+`run_tests` (execute: runs the repository's tests, i.e. repository code),
+`publish_review` (write: writes the report into the repository). `accept_result` has
+no effect; it lets a reviewer sign off a run that proposed no action.
+
+Each action is recorded in an idempotency ledger keyed by thread id and action id (in
+the LangGraph store when one is configured) and checked before it runs, so a resumed or
+replayed node does not repeat an effect that already completed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field, ValidationError
+
+from graphs.context import KeelContext
+from graphs.state import ActionResult, PendingAction, PipelineState
+from tools import actions as effects
+from tools import pytest_runner
+from tools._repo import RepoPathError
+
+__all__ = [
+    "ACTION_ORDER",
+    "ActionArgsError",
+    "execute_actions",
+    "validate_action_args",
+]
+
+ACTION_ORDER = ("apply_autofix", "run_tests", "publish_review", "accept_result")
+"""Actions run in this order (fixes first, so tests see them; the report last)."""
+
+LEDGER_NAMESPACE = "keel_ledger"
+
+
+class _AutofixArgs(BaseModel):
+    diff: str = Field(min_length=1)
+
+
+class _RunTestsArgs(BaseModel):
+    timeout_s: float = Field(default=300, gt=0, le=3600)
+
+
+class _PublishArgs(BaseModel):
+    path: str = Field(min_length=1)
+
+
+class _NoArgs(BaseModel):
+    pass
+
+
+_SCHEMAS: dict[str, type[BaseModel]] = {
+    "apply_autofix": _AutofixArgs,
+    "run_tests": _RunTestsArgs,
+    "publish_review": _PublishArgs,
+    "accept_result": _NoArgs,
+}
+
+
+class ActionArgsError(ValueError):
+    """Edited arguments do not fit the action."""
+
+
+def validate_action_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate (edited) arguments of an action and return them normalised."""
+    schema = _SCHEMAS.get(name)
+    if schema is None:
+        raise ActionArgsError(f"unknown action {name!r}; known: {', '.join(_SCHEMAS)}")
+    try:
+        return schema.model_validate(dict(args)).model_dump()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ActionArgsError(f"invalid arguments for {name}: {problems}") from None
+
+
+def _run(
+    action: PendingAction, args: dict[str, Any], repo: Path, report_md: str
+) -> tuple[str, str, dict[str, Any]]:
+    """Perform one action; return (status, detail, output)."""
+    name = action["name"]
+    if name == "apply_autofix":
+        touched = effects.apply_patch(repo, args["diff"])
+        return "done", f"patched {len(touched)} file(s)", {"files": touched}
+    if name == "run_tests":
+        result = pytest_runner.run_pytest(repo, timeout=args["timeout_s"])
+        detail = (
+            f"pytest exit {result['exit_code']}: {result['passed']} passed, "
+            f"{result['failed']} failed, {result['errors']} errors"
+        )
+        return "done", detail, dict(result)
+    if name == "publish_review":
+        path = effects.publish_report(repo, args["path"], report_md)
+        return "done", f"review written to {path.relative_to(repo)}", {"path": str(path)}
+    return "done", "result accepted", {}
+
+
+def execute_actions(
+    report_md: Callable[[PipelineState], str],
+) -> Callable[[PipelineState, Runtime[KeelContext], RunnableConfig], dict[str, Any]]:
+    """Return the node that runs every approved or edited action once."""
+
+    def execute(
+        state: PipelineState, runtime: Runtime[KeelContext], config: RunnableConfig
+    ) -> dict[str, Any]:
+        review = state.get("review")
+        if review is None:
+            return {}
+        thread_id = str(config.get("configurable", {}).get("thread_id", "local"))
+        namespace = (LEDGER_NAMESPACE, thread_id)
+        decisions = {d["action_id"]: d for d in review["decisions"]}
+        repo = Path(state["repo"])
+        results: list[ActionResult] = []
+        actions = sorted(
+            state.get("pending_actions", []), key=lambda a: ACTION_ORDER.index(a["name"])
+        )
+        for action in actions:
+            decision = decisions.get(action["id"])
+            if decision is None or decision["type"] not in ("approve", "edit"):
+                continue
+            done = runtime.store.get(namespace, action["id"]) if runtime.store else None
+            if done is not None:
+                results.append(ActionResult(**done.value))
+                continue
+            args = decision.get("args", action["args"])
+            try:
+                status, detail, output = _run(action, args, repo, report_md(state))
+            except (effects.PatchError, RepoPathError, OSError, RuntimeError) as exc:
+                status, detail, output = "failed", str(exc)[:500], {}
+            result = ActionResult(
+                id=action["id"],
+                name=action["name"],
+                decision=decision["type"],
+                status=status,  # type: ignore[typeddict-item]
+                detail=detail,
+                output=output,
+            )
+            if runtime.store:
+                runtime.store.put(namespace, action["id"], dict(result))
+            results.append(result)
+        return {"action_results": results}
+
+    return execute

@@ -1,0 +1,163 @@
+"""Render the blackboard as a report: Markdown for people, a dict for machines.
+
+Findings that several tools raised on the same file, line and category are shown once,
+with every tool listed as a source. The model label is on every report: `offline` means
+Keel's deterministic policy model ran, not an LLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from graphs.state import SEVERITY_ORDER, Finding, Report
+
+__all__ = ["OFFLINE_NOTE", "merge_findings", "render_report"]
+
+OFFLINE_NOTE = (
+    "offline — Keel's deterministic policy model: findings come from the tools' output; "
+    "no LLM judged this code"
+)
+
+
+def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
+    """Merge findings on the same file, line and category; most severe first."""
+    merged: dict[tuple[str, int, str], Finding] = {}
+    for finding in findings:
+        key = (finding["file"], finding["line"], finding["category"])
+        if key not in merged:
+            merged[key] = Finding(**{**finding, "sources": list(finding["sources"])})
+            continue
+        kept = merged[key]
+        if SEVERITY_ORDER[finding["severity"]] > SEVERITY_ORDER[kept["severity"]]:
+            kept.update(severity=finding["severity"], title=finding["title"], rule=finding["rule"])
+        kept["confidence"] = max(kept["confidence"], finding["confidence"])
+        kept["end_line"] = max(kept["end_line"], finding["end_line"])
+        kept["sources"] = sorted({*kept["sources"], *finding["sources"]})
+        kept["fixable"] = bool(kept.get("fixable") or finding.get("fixable"))
+    return sorted(
+        merged.values(),
+        key=lambda f: (-SEVERITY_ORDER[f["severity"]], f["file"], f["line"], f["rule"]),
+    )
+
+
+def _label(model_label: str) -> str:
+    return OFFLINE_NOTE if model_label == "offline" else model_label
+
+
+def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str) -> Report:
+    """Return the Markdown and JSON report of a pipeline state."""
+    task = state.get("task") or {}
+    findings = merge_findings(state.get("findings") or [])
+    counts = {s: 0 for s in ("critical", "high", "medium", "low", "info")}
+    for finding in findings:
+        counts[finding["severity"]] += 1
+    data: dict[str, Any] = {
+        "thread_id": thread_id,
+        "model": model_label,
+        "offline": model_label == "offline",
+        "status": state.get("status"),
+        "task": task,
+        "scope": state.get("scope") or [],
+        "counts": counts,
+        "findings": findings,
+        "handoffs": state.get("handoffs") or [],
+        "pending_actions": [
+            {k: v for k, v in a.items() if k != "args"} | {"args": _short_args(a["args"])}
+            for a in state.get("pending_actions") or []
+        ],
+        "review": state.get("review"),
+        "action_results": state.get("action_results") or [],
+        "blockers": state.get("blockers") or [],
+        "guard_events": state.get("guard_events") or [],
+        "usage": state.get("usage") or {},
+    }
+    return Report(markdown=_markdown(data), data=data)
+
+
+def _short_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v if not isinstance(v, str) or len(v) < 200 else v[:200] + "…") for k, v in args.items()}
+
+
+def _markdown(data: Mapping[str, Any]) -> str:
+    task = data["task"]
+    lines = [
+        "# Keel review",
+        "",
+        f"- **Model:** {_label(data['model'])}",
+        f"- **Thread:** `{data['thread_id']}` — status **{data['status']}**",
+        f"- **Task:** {task.get('goal', '')}",
+        f"- **Repository:** `{task.get('repo', '')}`"
+        + (f" — range `{task['rev_range']}`" if task.get("rev_range") else ""),
+        f"- **Files in scope:** {len(data['scope'])}",
+        "",
+        "| critical | high | medium | low | info |",
+        "|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(str(data["counts"][s]) for s in data["counts"]) + " |",
+        "",
+        "## Findings",
+        "",
+    ]
+    if not data["findings"]:
+        lines += ["No findings.", ""]
+    for f in data["findings"]:
+        where = f"{f['file']}:{f['line']}" + (
+            f"-{f['end_line']}" if f["end_line"] != f["line"] else ""
+        )
+        lines += [
+            f"### [{f['severity'].upper()}] {f['title']}",
+            "",
+            f"`{where}` · {f['category']} · rule `{f['rule'] or '-'}` · "
+            f"{f['specialist']} · confidence {f['confidence']:.2f} · "
+            f"sources: {', '.join(f['sources'])}",
+            "",
+            "```",
+            f["evidence"],
+            "```",
+            "",
+        ]
+    if data["handoffs"]:
+        lines += ["## Specialists", ""]
+        for h in data["handoffs"]:
+            lines.append(f"- **{h['source']}** ({h['confidence']:.2f}): {h['summary']}")
+            lines += [f"  - open: {q}" for q in h["open_questions"]]
+        lines.append("")
+    if data["pending_actions"]:
+        lines += ["## Actions (run only after human review)", ""]
+        for a in data["pending_actions"]:
+            lines.append(f"- `{a['name']}` ({a['effect']}) — {a['reason']}")
+        lines.append("")
+    if data["review"]:
+        review = data["review"]
+        decisions = ", ".join(d.get("type", "?") for d in review["decisions"])
+        lines += [
+            "## Human review",
+            "",
+            f"- triggers: {'; '.join(review['triggers'])}",
+            f"- reviewer: {review['reviewer']} at {review['at']} — decisions: {decisions}",
+            "",
+        ]
+    if data["action_results"]:
+        lines += ["## Action results", ""]
+        for r in data["action_results"]:
+            lines.append(f"- `{r['name']}`: {r['status']} ({r['decision']}) — {r['detail']}")
+        lines.append("")
+    if data["blockers"]:
+        lines += ["## Blockers", "", *[f"- {b}" for b in data["blockers"]], ""]
+    lines += ["## Guard events", ""]
+    if not data["guard_events"]:
+        lines.append("None.")
+    for e in data["guard_events"]:
+        lines.append(f"- `{e['guard']}` {e['verdict']} on {e['agent']}: {e['reason']}")
+    usage = data["usage"]
+    lines += [
+        "",
+        "## Usage",
+        "",
+        f"{usage.get('model_calls', 0)} model calls, {usage.get('tool_calls', 0)} tool calls, "
+        f"{usage.get('input_tokens', 0)} tokens in / {usage.get('output_tokens', 0)} out "
+        f"(approximate), ${usage.get('cost_usd', 0):.4f}, {usage.get('seconds', 0):.1f} s "
+        "in model and tool calls.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,145 @@
+"""Report and finalize: read the blackboard, propose effects, write the report.
+
+`report` runs once after every specialist has handed off. It proposes the side effects
+(an autofix patch when a finding is fixable, publishing the review when there are
+findings — specialists may have proposed running the tests), renders the report, and
+routes: to the human review gate when a trigger fires, else straight to `finalize`.
+`finalize` folds action results (e.g. failing tests) into the findings and writes the
+final report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from graphs.context import KeelContext
+from graphs.state import Finding, PendingAction, PipelineState
+from keel.models import model_label
+from nodes.guards.review_gate import check_review_triggers
+from tools import ruff
+from tools.issues import mask_secrets
+
+from .grounding import fingerprint
+from .render import render_report
+
+__all__ = ["finalize", "report", "report_markdown"]
+
+
+def _thread_id(config: RunnableConfig) -> str:
+    return str(config.get("configurable", {}).get("thread_id", "local"))
+
+
+def _propose(state: PipelineState, context: KeelContext) -> list[PendingAction]:
+    findings = state.get("findings", [])
+    actions: list[PendingAction] = []
+    fixable = sorted({f["file"] for f in findings if f.get("fixable")})
+    if fixable:
+        diff = ruff.ruff_fix_diff(Path(state["repo"]), fixable)
+        if diff.strip():
+            actions.append(
+                PendingAction(
+                    id="apply_autofix",
+                    name="apply_autofix",
+                    args={"diff": diff},
+                    effect="write",
+                    reason=f"ruff can fix {len(fixable)} file(s) automatically",
+                    proposed_by="report",
+                )
+            )
+    if findings:
+        actions.append(
+            PendingAction(
+                id="publish_review",
+                name="publish_review",
+                args={"path": context.publish_path},
+                effect="write",
+                reason=f"write this review ({len(findings)} finding(s)) into the repository",
+                proposed_by="report",
+            )
+        )
+    return actions
+
+
+def report(
+    state: PipelineState, runtime: Runtime[KeelContext], config: RunnableConfig
+) -> Command[Literal["review_gate", "finalize"]]:
+    """Propose effects, render the report, and route to review when a trigger fires."""
+    context = runtime.context or KeelContext()
+    proposed = _propose(state, context)
+    actions = {a["id"]: a for a in [*state.get("pending_actions", []), *proposed]}
+    triggers = check_review_triggers(
+        findings=state.get("findings", []),
+        actions=list(actions.values()),
+        handoffs=state.get("handoffs", []),
+        thread_id=_thread_id(config),
+        context=context,
+    )
+    status = "awaiting_approval" if triggers else "running"
+    view = {**state, "pending_actions": list(actions.values()), "status": status}
+    rendered = render_report(view, thread_id=_thread_id(config), model_label=model_label(context.model))
+    return Command(
+        goto="review_gate" if triggers else "finalize",
+        update={
+            "pending_actions": proposed,
+            "report": rendered,
+            "status": status,
+            "model_label": model_label(context.model),
+        },
+    )
+
+
+def _test_findings(state: PipelineState) -> list[Finding]:
+    findings: list[Finding] = []
+    for result in state.get("action_results", []):
+        if result["name"] != "run_tests":
+            continue
+        for failure in result["output"].get("failures", []):
+            file, line = str(failure.get("file") or ""), int(failure.get("line") or 1)
+            message = mask_secrets(str(failure.get("message", "test failed")))[:300]
+            findings.append(
+                Finding(
+                    id=fingerprint(file, "test-failure", line, failure.get("nodeid", "")),
+                    file=file,
+                    line=line,
+                    end_line=line,
+                    severity="high",
+                    category="correctness",
+                    rule="test-failure",
+                    title=f"failing test {failure.get('nodeid', '')}: {message}",
+                    evidence=message,
+                    specialist="run_tests",
+                    confidence=1.0,
+                    sources=["pytest"],
+                )
+            )
+    return findings
+
+
+def report_markdown(state: PipelineState) -> str:
+    """The Markdown the `publish_review` action writes (the latest report)."""
+    rendered = state.get("report")
+    return rendered["markdown"] if rendered else ""
+
+
+def finalize(
+    state: PipelineState, runtime: Runtime[KeelContext], config: RunnableConfig
+) -> dict[str, Any]:
+    """Fold action results into the findings; write the final report."""
+    context = runtime.context or KeelContext()
+    new_findings = _test_findings(state)
+    blocked = [s for s in state.get("plan", []) if s["status"] == "blocked"]
+    status = "halted" if blocked and len(blocked) == len(state.get("plan", [])) else "done"
+    view = {**state, "findings": [*state.get("findings", []), *new_findings], "status": status}
+    label = model_label(context.model)
+    return {
+        "findings": new_findings,
+        "status": status,
+        "report": render_report(view, thread_id=_thread_id(config), model_label=label),
+        "model_label": label,
+    }
+

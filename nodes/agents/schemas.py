@@ -1,0 +1,88 @@
+"""Structured outputs the agents return: the supervisor's plan and a specialist's submission."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "SUBMIT_TOOL",
+    "SUBMIT_TOOL_NAME",
+    "Assignment",
+    "FindingsSubmission",
+    "Plan",
+    "ProposedAction",
+    "ReportedFinding",
+]
+
+
+class Assignment(BaseModel):
+    """Work for one specialist."""
+
+    specialist: str = Field(description="Name of the specialist.")
+    files: list[str] = Field(description="Repository-relative files it should examine.")
+    instructions: str = Field(description="What to look for.")
+
+
+class Plan(BaseModel):
+    """The supervisor's delegation plan."""
+
+    assignments: list[Assignment] = Field(description="One entry per specialist that has work.")
+    rationale: str = Field(default="", description="Why the work is split this way.")
+
+
+class ReportedFinding(BaseModel):
+    """A problem, with the evidence that proves it."""
+
+    file: str = Field(description="Repository-relative path.")
+    line: int = Field(ge=1, description="First line (1-based).")
+    end_line: int | None = Field(default=None, ge=1, description="Last line (inclusive).")
+    severity: Literal["info", "low", "medium", "high", "critical"] = Field(
+        description="How bad it is."
+    )
+    category: Literal["security", "correctness", "style"] = Field(description="Area.")
+    rule: str = Field(default="", description="Rule id of the tool that found it, if any.")
+    title: str = Field(description="One line: what is wrong.")
+    evidence: str = Field(default="", description="The exact code quoted from the file.")
+    confidence: float = Field(default=0.5, ge=0, le=1, description="0–1: how sure you are.")
+    sources: list[str] = Field(default_factory=list, description="Tools that support it.")
+    fixable: bool = Field(default=False, description="Whether an automatic fix exists.")
+
+
+class ProposedAction(BaseModel):
+    """A side effect the specialist recommends (it runs only after human review)."""
+
+    name: Literal["run_tests"] = Field(description="Action to propose.")
+    reason: str = Field(description="Why it is worth doing.")
+
+
+class FindingsSubmission(BaseModel):
+    """Submit your review: call this exactly once, when you are done."""
+
+    findings: list[ReportedFinding] = Field(description="Every problem found (may be empty).")
+    summary: str = Field(description="What you examined and concluded.")
+    confidence: float = Field(ge=0, le=1, description="0–1: confidence in the whole result.")
+    open_questions: list[str] = Field(
+        default_factory=list, description="What remains uncertain or unexamined."
+    )
+    proposed_actions: list[ProposedAction] = Field(
+        default_factory=list, description="Side effects you recommend (need approval)."
+    )
+
+
+SUBMIT_TOOL_NAME = "submit_findings"
+
+
+def _never_executed(**_: Any) -> str:
+    raise RuntimeError("submit_findings is handled by the finish node, not executed")
+
+
+SUBMIT_TOOL: BaseTool = StructuredTool.from_function(
+    func=_never_executed,
+    name=SUBMIT_TOOL_NAME,
+    description=FindingsSubmission.__doc__ or "",
+    args_schema=FindingsSubmission,
+)
+"""The submission tool bound to every specialist; the graph routes its call to `finish`."""

@@ -1,0 +1,230 @@
+"""Human review gate: side effects and risky results wait for a person.
+
+The check (`check_review_triggers`) is pure and runs where the report node routes; the
+`review_gate` node is entered only when a trigger fires. It pauses the thread with
+`interrupt()` carrying LangChain v1's HITL request (`action_requests`,
+`review_configs`) plus Keel's review packet (summary, reasoning, confidence, evidence,
+uncertainty, triggers). It does nothing before `interrupt()` that must not repeat (a
+node re-runs from its start on resume), and every side effect runs in the *next* node,
+so nothing a model or the repository writes can reach an effect without a decision.
+
+Resume with `Command(resume={"decisions": [...], "reviewer": "name"})`, one decision
+per action request, in order: `{"type": "approve"}`, `{"type": "edit",
+"edited_action": {"name": ..., "args": {...}}}`, `{"type": "reject", "message": ...}`
+or `{"type": "respond", "message": ...}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from graphs.context import KeelContext
+from graphs.state import (
+    Finding,
+    Handoff,
+    PendingAction,
+    PipelineState,
+    ReviewRecord,
+    severity_at_least,
+)
+from nodes.actions import ACTION_ORDER, ActionArgsError, validate_action_args
+
+from ._verdict import utc_now
+
+__all__ = [
+    "ALLOWED_DECISIONS",
+    "GUARD_NAME",
+    "ReviewResponseError",
+    "build_review_request",
+    "check_review_triggers",
+    "parse_review_response",
+    "review_gate",
+    "sampled",
+]
+
+GUARD_NAME = "review_gate"
+ALLOWED_DECISIONS = ["approve", "edit", "reject", "respond"]
+_ACCEPT = PendingAction(
+    id="accept_result",
+    name="accept_result",
+    args={},
+    effect="read",
+    reason="no side effect proposed; sign off the review result",
+    proposed_by="review_gate",
+)
+
+
+class ReviewResponseError(ValueError):
+    """A resume value that is not a valid answer to the review request."""
+
+
+def sampled(thread_id: str, rate: float) -> bool:
+    """Reproducible random sample: the same thread id always gives the same answer."""
+    if rate <= 0:
+        return False
+    bucket = int(hashlib.sha256(thread_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return bucket < rate
+
+
+def check_review_triggers(
+    *,
+    findings: Sequence[Finding],
+    actions: Sequence[PendingAction],
+    handoffs: Sequence[Handoff],
+    thread_id: str,
+    context: KeelContext,
+) -> list[str]:
+    """Return why human review is required (empty: the run may finish on its own)."""
+    triggers = []
+    effects = sorted({a["name"] for a in actions if a["effect"] != "read"})
+    if effects:
+        triggers.append(f"rule: side effect proposed ({', '.join(effects)})")
+    severe = [f for f in findings if severity_at_least(f["severity"], context.review_min_severity)]
+    if severe:
+        triggers.append(
+            f"rule: {len(severe)} finding(s) at or above {context.review_min_severity}"
+        )
+    low = [h for h in handoffs if h["confidence"] < context.review_confidence_threshold]
+    if low:
+        worst = min(h["confidence"] for h in low)
+        triggers.append(
+            f"confidence: {len(low)} handoff(s) below {context.review_confidence_threshold} "
+            f"(lowest {worst:.2f})"
+        )
+    if not triggers and sampled(thread_id, context.review_sample_rate):
+        triggers.append(f"random sample ({context.review_sample_rate:.0%} of runs)")
+    return triggers
+
+
+def _gated_actions(state: Mapping[str, Any]) -> list[PendingAction]:
+    actions = sorted(
+        state.get("pending_actions") or [], key=lambda a: ACTION_ORDER.index(a["name"])
+    )
+    return actions or [_ACCEPT]
+
+
+def build_review_request(state: Mapping[str, Any], triggers: list[str]) -> dict[str, Any]:
+    """Return the interrupt payload: HITL request + Keel's review packet."""
+    actions = _gated_actions(state)
+    findings = state.get("findings") or []
+    handoffs = state.get("handoffs") or []
+    confidence = min((h["confidence"] for h in handoffs), default=1.0)
+    report = state.get("report") or {}
+    return {
+        "action_requests": [
+            {
+                "id": a["id"],
+                "name": a["name"],
+                "args": a["args"],
+                "description": f"[{a['effect']}] {a['reason']} (proposed by {a['proposed_by']})",
+            }
+            for a in actions
+        ],
+        "review_configs": [
+            {"action_name": a["name"], "allowed_decisions": list(ALLOWED_DECISIONS)}
+            for a in actions
+        ],
+        "packet": {
+            "summary": (report.get("data") or {}).get("counts", {}),
+            "reasoning": [f"{h['source']}: {h['summary']}" for h in handoffs],
+            "confidence": confidence,
+            "evidence": [
+                {
+                    "file": f["file"],
+                    "line": f["line"],
+                    "severity": f["severity"],
+                    "title": f["title"],
+                    "quote": f["evidence"],
+                }
+                for f in findings
+                if severity_at_least(f["severity"], "medium")
+            ][:50],
+            "uncertainty": [q for h in handoffs for q in h["open_questions"]],
+            "triggers": triggers,
+            "report_markdown": report.get("markdown", ""),
+        },
+    }
+
+
+def parse_review_response(
+    response: Any, actions: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], str]:
+    """Validate a resume value against the gated actions.
+
+    Returns:
+        (normalised decisions — one per action, with `action_id` — and the reviewer).
+
+    Raises:
+        ReviewResponseError: wrong shape, wrong count, unknown decision type, an edit that
+            renames the action or whose arguments do not validate.
+    """
+    if not isinstance(response, Mapping) or not isinstance(response.get("decisions"), list):
+        raise ReviewResponseError('resume value must be {"decisions": [...]}')
+    raw = response["decisions"]
+    if len(raw) != len(actions):
+        raise ReviewResponseError(
+            f"expected {len(actions)} decision(s), one per action, got {len(raw)}"
+        )
+    decisions = []
+    for action, decision in zip(actions, raw, strict=True):
+        if not isinstance(decision, Mapping) or decision.get("type") not in ALLOWED_DECISIONS:
+            raise ReviewResponseError(
+                f"decision for {action['name']} must have type one of {ALLOWED_DECISIONS}"
+            )
+        kind = str(decision["type"])
+        entry: dict[str, Any] = {"action_id": action.get("id", action["name"]), "name": action["name"], "type": kind}
+        if kind == "edit":
+            edited = decision.get("edited_action")
+            if not isinstance(edited, Mapping) or edited.get("name") != action["name"]:
+                raise ReviewResponseError(
+                    f"edit of {action['name']} needs edited_action with the same name"
+                )
+            try:
+                entry["args"] = validate_action_args(
+                    action["name"], {**action["args"], **dict(edited.get("args") or {})}
+                )
+            except ActionArgsError as exc:
+                raise ReviewResponseError(str(exc)) from None
+        elif kind == "approve":
+            entry["args"] = validate_action_args(action["name"], action["args"])
+        if "message" in decision:
+            entry["message"] = str(decision["message"])[:2000]
+        decisions.append(entry)
+    reviewer = str(response.get("reviewer") or "unknown")[:200]
+    return decisions, reviewer
+
+
+def review_gate(
+    state: PipelineState, runtime: Runtime[KeelContext], config: RunnableConfig
+) -> Command[Literal["execute_actions", "finalize"]]:
+    """Pause for a human decision; record it; route to the effects or straight on."""
+    context = runtime.context or KeelContext()
+    thread_id = str(config.get("configurable", {}).get("thread_id", ""))
+    triggers = check_review_triggers(
+        findings=state.get("findings", []),
+        actions=state.get("pending_actions", []),
+        handoffs=state.get("handoffs", []),
+        thread_id=thread_id,
+        context=context,
+    )
+    actions = _gated_actions(state)
+    response = interrupt(build_review_request(state, triggers))
+    decisions, reviewer = parse_review_response(response, actions)
+    record = ReviewRecord(
+        interrupt_id=hashlib.sha256(f"{thread_id}:{GUARD_NAME}".encode()).hexdigest()[:16],
+        triggers=triggers,
+        decisions=decisions,
+        reviewer=reviewer,
+        at=utc_now(),
+    )
+    run_something = any(d["type"] in ("approve", "edit") for d in decisions)
+    return Command(
+        goto="execute_actions" if run_something else "finalize",
+        update={"review": record, "status": "running"},
+    )
