@@ -1,1 +1,3 @@
-"""TODO."""
+"""Agent nodes: intake, supervisor, specialists, report."""
+
+__all__: list[str] = []
