@@ -1,0 +1,181 @@
+"""The compiled pipeline driven by a scripted model: routes, interrupt, resume, effects."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
+from langgraph.types import Command
+
+from graphs.context import KeelContext
+from graphs.pipeline import build_pipeline
+from nodes.agents.specialist import SpecialistSpec
+from tests.support.scripted import ScriptedChatModel
+
+CODE = "import os\n\n\ndef run(cmd):\n    os.system(cmd)\n"
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "config", "user.email", "t@example.com")
+    _git(root, "config", "user.name", "t")
+    (root / "README.md").write_text("demo\n")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "one")
+    (root / "app.py").write_text(CODE)
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "two")
+    return root
+
+
+@tool
+def scan(paths: list[str]) -> str:
+    """Scan the files."""
+    return json.dumps({"issues": [], "scanned": paths})
+
+
+SPEC = SpecialistSpec(name="sec", area="security", description="d", handles=("*.py",), tools=(scan,))
+
+
+def _plan(files: list[str]) -> AIMessage:
+    args = {"assignments": [{"specialist": "sec", "files": files, "instructions": "look"}],
+            "rationale": "r"}
+    return AIMessage("", tool_calls=[{"name": "Plan", "args": args, "id": "p1"}])
+
+
+def _submit(findings: list[dict[str, Any]], confidence: float = 0.9) -> AIMessage:
+    args = {"findings": findings, "summary": "done", "confidence": confidence}
+    return AIMessage("", tool_calls=[{"name": "submit_findings", "args": args, "id": "s1"}])
+
+
+FINDING = {"file": "app.py", "line": 5, "severity": "high", "category": "security",
+           "rule": "shell", "title": "os.system on input", "evidence": "made up",
+           "confidence": 0.9}
+
+
+def _compile(model: ScriptedChatModel) -> Any:
+    return build_pipeline([SPEC], lambda _id: model).compile(
+        checkpointer=InMemorySaver(), store=InMemoryStore()
+    )
+
+
+def test_review_pauses_then_approval_publishes_once(repo: Path) -> None:
+    model = ScriptedChatModel(responses=[
+        _plan(["app.py"]),
+        AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["app.py"]}, "id": "c1"}]),
+        _submit([FINDING]),
+    ])
+    graph = _compile(model)
+    config = {"configurable": {"thread_id": "t1"}}
+    graph.invoke({"repo": str(repo)}, config, context=KeelContext())
+    snap = graph.get_state(config)
+    (interrupt,) = snap.interrupts
+    request = interrupt.value
+    assert [r["name"] for r in request["action_requests"]] == ["publish_review"]
+    assert request["packet"]["triggers"] == [
+        "rule: side effect proposed (publish_review)",
+        "rule: 1 finding(s) at or above high",
+    ]
+    (finding,) = snap.values["findings"]
+    # evidence is re-quoted from the file, not taken from the model
+    assert finding["evidence"] == "    os.system(cmd)"
+    assert snap.values["usage"]["model_calls"] == 3
+    assert snap.values["usage"]["tool_calls"] == 1
+    assert not (repo / "KEEL_REVIEW.md").exists()
+
+    result = graph.invoke(
+        Command(resume={"decisions": [{"type": "approve"}], "reviewer": "ana"}), config,
+        context=KeelContext(),
+    )
+    assert result["status"] == "done"
+    assert (repo / "KEEL_REVIEW.md").read_text().startswith("# Keel review")
+    (action,) = result["action_results"]
+    assert (action["name"], action["status"], action["decision"]) == ("publish_review", "done", "approve")
+    assert graph.get_state(config).values["review"]["reviewer"] == "ana"
+    assert result["guard_events"] == []
+    model.assert_complete()
+
+
+def test_reject_leaves_repo_untouched(repo: Path) -> None:
+    model = ScriptedChatModel(responses=[_plan(["app.py"]), _submit([FINDING])])
+    graph = _compile(model)
+    config = {"configurable": {"thread_id": "t2"}}
+    graph.invoke({"repo": str(repo)}, config, context=KeelContext())
+    result = graph.invoke(
+        Command(resume={"decisions": [{"type": "reject", "message": "no"}]}), config,
+        context=KeelContext(),
+    )
+    assert result["status"] == "done"
+    assert result["action_results"] == []
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True)
+    assert status.stdout == ""
+    model.assert_complete()
+
+
+def test_clean_change_finishes_without_review(repo: Path) -> None:
+    model = ScriptedChatModel(responses=[_plan(["app.py"]), _submit([])])
+    graph = _compile(model)
+    config = {"configurable": {"thread_id": "t3"}}
+    result = graph.invoke({"repo": str(repo)}, config, context=KeelContext())
+    assert result["status"] == "done"
+    assert graph.get_state(config).interrupts == ()
+    assert result["findings"] == []
+    model.assert_complete()
+
+
+def test_ungrounded_finding_is_dropped_and_noted(repo: Path) -> None:
+    bogus = FINDING | {"line": 999}
+    model = ScriptedChatModel(responses=[_plan(["app.py"]), _submit([bogus])])
+    graph = _compile(model)
+    config = {"configurable": {"thread_id": "t4"}}
+    result = graph.invoke({"repo": str(repo)}, config, context=KeelContext())
+    assert result["findings"] == []
+    handoff = graph.get_state(config).values["handoffs"][0]
+    assert handoff["open_questions"] == ["dropped ungrounded finding app.py:999 — the file has 5 lines"]
+    model.assert_complete()
+
+
+def test_invalid_submission_is_sent_back_for_repair(repo: Path) -> None:
+    broken = AIMessage("", tool_calls=[{"name": "submit_findings", "args": {"findings": "nope"}, "id": "b1"}])
+    model = ScriptedChatModel(responses=[_plan(["app.py"]), broken, _submit([])])
+    graph = _compile(model)
+    result = graph.invoke({"repo": str(repo)}, {"configurable": {"thread_id": "t5"}}, context=KeelContext())
+    assert result["status"] == "done"
+    repair_prompt = model.seen[2][-1]
+    assert "Invalid submission" in repair_prompt.content
+    model.assert_complete()
+
+
+def test_step_limit_halts_a_looping_specialist(repo: Path) -> None:
+    loop = [AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["app.py"]}, "id": f"l{i}"}])
+            for i in range(3)]
+    model = ScriptedChatModel(responses=[_plan(["app.py"]), *loop])
+    graph = _compile(model)
+    config = {"configurable": {"thread_id": "t6"}}
+    context = KeelContext(max_agent_steps=3)
+    graph.invoke({"repo": str(repo)}, config, context=context)
+    # the halted specialist hands off with confidence 0: a human must look
+    (interrupt,) = graph.get_state(config).interrupts
+    assert interrupt.value["packet"]["triggers"] == ["confidence: 1 handoff(s) below 0.5 (lowest 0.00)"]
+    assert [r["name"] for r in interrupt.value["action_requests"]] == ["accept_result"]
+    result = graph.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config, context=context)
+    (event,) = result["guard_events"]
+    assert event["guard"] == "step_limit" and event["verdict"] == "halt"
+    assert event["reason"] == "sec specialist stopped: 3 model turns (limit 3), 3 tool calls (limit 40)"
+    assert result["status"] == "halted"
+    assert "step_limit" in result["report"]["markdown"]
+    model.assert_complete()
