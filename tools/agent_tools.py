@@ -1,0 +1,349 @@
+"""LangChain tools for the review agents, each returning a JSON string.
+
+Contract with the graph: the agent's state has a ``repo: str`` key holding the
+repository root (and may have ``rev: str``, the range under review, e.g.
+``"HEAD~1..HEAD"``). The root reaches the tools through the hidden ``runtime``
+argument (`ToolRuntime`), so the model never chooses which directory to read.
+
+Every tool returns JSON. Analyzers return
+``{"issues": [...], "count": n, "truncated": bool}``; on any failure (a path
+outside the repository, a missing analyzer, a timeout) a tool returns
+``{"error": "..."}`` instead of raising into the graph. Outputs are capped at
+about 30 KB and secrets are masked in every text the model sees.
+"""
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.tools import BaseTool, tool
+from langgraph.prebuilt import ToolRuntime
+
+from tools import bandit as _bandit
+from tools import files as _files
+from tools import git as _git
+from tools import ruff as _ruff
+from tools import secrets as _secrets
+from tools import semgrep as _semgrep
+from tools._effects import Effect
+from tools.issues import Issue, mask_secrets
+
+__all__ = [
+    "ALL_TOOLS",
+    "CORRECTNESS_TOOLS",
+    "MAX_OUTPUT_CHARS",
+    "SECURITY_TOOLS",
+    "STYLE_TOOLS",
+    "git_diff",
+    "list_tests",
+    "read_file",
+    "run_bandit",
+    "run_ruff",
+    "run_semgrep",
+    "scan_secrets",
+    "search_code",
+]
+
+MAX_OUTPUT_CHARS = 30_000
+"""Longest JSON a tool returns to the model."""
+
+_Runtime = ToolRuntime[Any, Any]
+
+
+class _StateError(LookupError):
+    """The agent state lacks the ``repo`` key the tools need."""
+
+
+def _state_value(runtime: _Runtime, key: str) -> Any:
+    state = runtime.state
+    if isinstance(state, Mapping):
+        return state.get(key)
+    return getattr(state, key, None)
+
+
+def _root(runtime: _Runtime) -> Path:
+    repo = _state_value(runtime, "repo")
+    if not repo:
+        raise _StateError("the agent state has no 'repo' (repository root) to work on")
+    root = Path(str(repo))
+    if not root.is_dir():
+        raise _StateError(f"repository not found: {repo}")
+    return root.resolve()
+
+
+def _rev(runtime: _Runtime) -> str | None:
+    rev = _state_value(runtime, "rev")
+    return str(rev) if rev else None
+
+
+def _dumps(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+def _fit_list(key: str, items: Sequence[Any], extra: Mapping[str, Any] | None = None) -> str:
+    """JSON of ``{key: items, "count": n, "truncated": bool}``, dropping items to fit."""
+    kept = list(items)
+    truncated = False
+    while True:
+        payload = {key: kept, "count": len(items), **(extra or {}), "truncated": truncated}
+        text = _dumps(payload)
+        if len(text) <= MAX_OUTPUT_CHARS or not kept:
+            return text
+        # Drop proportionally to the overshoot, at least one item.
+        drop = max(1, len(kept) - int(len(kept) * MAX_OUTPUT_CHARS / len(text)))
+        kept = kept[: len(kept) - drop]
+        truncated = True
+
+
+def _fit_text(key: str, text: str, extra: Mapping[str, Any]) -> str:
+    truncated = bool(extra.get("truncated"))
+    payload = {**extra, key: text, "truncated": truncated}
+    out = _dumps(payload)
+    if len(out) <= MAX_OUTPUT_CHARS:
+        return out
+    budget = max(0, len(text) - (len(out) - MAX_OUTPUT_CHARS) - 200)
+    payload = {**extra, key: text[:budget] + "\n[... truncated ...]", "truncated": True}
+    return _dumps(payload)
+
+
+def _guard(body: Callable[[], str]) -> str:
+    """Run a tool body; turn any failure into ``{"error": ...}`` for the model."""
+    try:
+        return body()
+    except (_StateError, _git.GitError) as exc:
+        return _dumps({"error": mask_secrets(str(exc))})
+    except (OSError, ValueError, RuntimeError) as exc:
+        # RepoPathError, ToolMissingError, FileNotFoundError and ToolTimeoutError
+        # are among these; their messages are written for a reader.
+        return _dumps({"error": mask_secrets(str(exc)) or type(exc).__name__})
+    except Exception as exc:  # noqa: BLE001 - a tool must never raise into the graph
+        return _dumps({"error": f"{type(exc).__name__}: {mask_secrets(str(exc))}"})
+
+
+def _targets(root: Path, runtime: _Runtime, paths: list[str] | None) -> list[str]:
+    if paths:
+        return list(paths)
+    return _git.changed_files(root, _rev(runtime)) or ["."]
+
+
+def _issues(
+    run: Callable[[Path, list[str]], list[Issue]], runtime: _Runtime, paths: list[str] | None
+) -> str:
+    def body() -> str:
+        root = _root(runtime)
+        return _fit_list("issues", run(root, _targets(root, runtime, paths)))
+
+    return _guard(body)
+
+
+def _effect(effect: Effect, *tools: BaseTool) -> None:
+    for t in tools:
+        t.metadata = {**(t.metadata or {}), "effect": effect.value}
+
+
+@tool
+def git_diff(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+    """Show the code change under review as a unified diff.
+
+    Start here: the diff tells you which files and lines changed. Secrets in
+    the diff are masked (first 4 characters, then ****).
+
+    Args:
+        paths: Only these repository-relative files (e.g. ["app/db.py"]);
+            omit to see the whole change.
+
+    Returns:
+        JSON {"diff": str, "files": [changed paths], "truncated": bool}, or {"error": str}.
+    """
+
+    def body() -> str:
+        root = _root(runtime)
+        rev = _rev(runtime)
+        text = _git.diff(root, rev, paths=paths, max_bytes=MAX_OUTPUT_CHARS)
+        truncated = "[... truncated:" in text
+        files = _git.changed_files(root, rev)
+        return _fit_text("diff", mask_secrets(text), {"files": files, "truncated": truncated})
+
+    return _guard(body)
+
+
+@tool
+def read_file(  # noqa: D417 - runtime is injected, not for the model
+    runtime: _Runtime, path: str, start_line: int = 1, end_line: int | None = None
+) -> str:
+    """Read lines of a file in the repository, numbered like "  12| code".
+
+    Use it to see the context around a changed line before you report a finding.
+    Read a window (e.g. 40 lines around the line of interest), not whole large files.
+
+    Args:
+        path: Repository-relative path, e.g. "app/db.py".
+        start_line: First line to show, 1-based.
+        end_line: Last line to show (inclusive); omit for the end of the file.
+
+    Returns:
+        JSON {"path": str, "start_line": int, "content": str, "truncated": bool},
+        or {"error": str} (e.g. for a path outside the repository).
+    """
+
+    def body() -> str:
+        root = _root(runtime)
+        text = _files.read_file(root, path, start_line, end_line, max_bytes=MAX_OUTPUT_CHARS)
+        truncated = "[... truncated at line" in text
+        extra = {"path": path, "start_line": start_line, "truncated": truncated}
+        return _fit_text("content", mask_secrets(text), extra)
+
+    return _guard(body)
+
+
+@tool
+def search_code(runtime: _Runtime, pattern: str, glob: str = "**/*") -> str:  # noqa: D417 - runtime is injected, not for the model
+    """Find lines in the repository's tracked files that contain a text.
+
+    Use it to find callers of a function, other uses of a risky call, or where a
+    value comes from. Plain text, case-sensitive (not a regular expression).
+
+    Args:
+        pattern: Text to find, e.g. "cursor.execute(".
+        glob: Limit to matching paths, e.g. "**/*.py" or "app/*".
+
+    Returns:
+        JSON {"matches": [{"file", "line", "text"}], "count": int, "truncated": bool},
+        or {"error": str}.
+    """
+
+    def body() -> str:
+        root = _root(runtime)
+        hits = _files.search_code(root, pattern, glob, max_results=200)
+        masked = [{**hit, "text": mask_secrets(hit["text"])} for hit in hits]
+        return _fit_list("matches", masked)
+
+    return _guard(body)
+
+
+@tool
+def run_bandit(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+    """Scan Python files for security problems with bandit.
+
+    Finds dangerous calls: shell=True, SQL built from strings, unsafe yaml.load,
+    pickle, weak crypto, hard-coded passwords.
+
+    Args:
+        paths: Repository-relative files or directories; omit to scan the changed files.
+
+    Returns:
+        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str}.
+        Each issue has tool, rule, file, line, end_line, col, message, severity,
+        category, confidence, code (quoted, secrets masked) and fixable.
+    """
+    return _issues(_bandit.run_bandit, runtime, paths)
+
+
+@tool
+def scan_secrets(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+    """Find hard-coded credentials (API keys, tokens, passwords) with detect-secrets.
+
+    The secret values are never shown: quotes keep 4 characters then ****.
+
+    Args:
+        paths: Repository-relative files or directories; omit to scan the changed files.
+
+    Returns:
+        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str}.
+    """
+    return _issues(_secrets.scan_secrets, runtime, paths)
+
+
+@tool
+def run_semgrep(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+    """Trace untrusted input to dangerous sinks with semgrep and Keel's taint rules.
+
+    Finds what bandit misses: request/argv/env values reaching open(), a shell,
+    SQL execute, eval, XML parsers or deserializers. Takes a few seconds.
+
+    Args:
+        paths: Repository-relative files or directories; omit to scan the changed files.
+
+    Returns:
+        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str}.
+    """
+    return _issues(_semgrep.run_semgrep, runtime, paths)
+
+
+@tool
+def run_ruff(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+    """Lint Python files with ruff: unused imports, undefined names, likely bugs.
+
+    Issues with "fixable": true have a safe automatic fix.
+
+    Args:
+        paths: Repository-relative files or directories; omit to lint the changed files.
+
+    Returns:
+        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str}.
+    """
+    return _issues(_ruff.run_ruff, runtime, paths)
+
+
+def _is_test_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+
+
+@tool
+def list_tests(runtime: _Runtime) -> str:
+    """List the repository's test files (test_*.py and *_test.py).
+
+    Use it to check whether changed code has tests, and which test file covers it.
+
+    Returns:
+        JSON {"tests": [paths], "count": int, "truncated": bool}, or {"error": str}.
+    """
+
+    def body() -> str:
+        root = _root(runtime)
+        return _fit_list("tests", [p for p in _git.tracked_files(root) if _is_test_file(p)])
+
+    return _guard(body)
+
+
+_effect(
+    Effect.READ,
+    git_diff,
+    read_file,
+    search_code,
+    run_bandit,
+    scan_secrets,
+    run_semgrep,
+    run_ruff,
+    list_tests,
+)
+
+SECURITY_TOOLS: list[BaseTool] = [
+    git_diff,
+    read_file,
+    search_code,
+    run_bandit,
+    scan_secrets,
+    run_semgrep,
+]
+"""Tools of the security specialist."""
+
+STYLE_TOOLS: list[BaseTool] = [git_diff, read_file, run_ruff]
+"""Tools of the style specialist."""
+
+CORRECTNESS_TOOLS: list[BaseTool] = [read_file, search_code, git_diff, list_tests]
+"""Tools of the correctness specialist."""
+
+ALL_TOOLS: list[BaseTool] = [
+    git_diff,
+    read_file,
+    search_code,
+    run_bandit,
+    scan_secrets,
+    run_semgrep,
+    run_ruff,
+    list_tests,
+]
+"""Every agent tool, once."""
