@@ -8,12 +8,14 @@ same fields are an assistant's configurable context. `thread_id` is not here: it
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from langgraph.runtime import Runtime
 
 if TYPE_CHECKING:
     from keel.settings import Settings
 
-__all__ = ["KeelContext"]
+__all__ = ["KeelContext", "RuntimeNode", "current_thread_id"]
 
 
 @dataclass(kw_only=True)
@@ -83,3 +85,21 @@ class KeelContext:
         """Rebuild a context saved by `to_dict`, ignoring unknown keys."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def current_thread_id(default: str = "local") -> str:
+    """Return the thread id of the running graph (`config["configurable"]["thread_id"]`)."""
+    from langgraph.config import get_config
+
+    try:
+        config = get_config()
+    except RuntimeError:
+        return default
+    return str(config.get("configurable", {}).get("thread_id") or default)
+
+
+class RuntimeNode(Protocol):
+    """A node that takes the state and LangGraph's `Runtime` (for typed factories)."""
+
+    def __call__(self, state: Any, *, runtime: Runtime[KeelContext]) -> Any:
+        """Run the node."""

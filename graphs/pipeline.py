@@ -29,7 +29,9 @@ __all__ = ["build_pipeline"]
 PipelineBuilder = StateGraph[PipelineState, KeelContext, PipelineInput, PipelineOutput]
 
 
-def build_pipeline(specialists: Sequence[SpecialistSpec], model_for: ModelFactory) -> PipelineBuilder:
+def build_pipeline(
+    specialists: Sequence[SpecialistSpec], model_for: ModelFactory
+) -> PipelineBuilder:
     """Return the uncompiled pipeline graph for these specialists.
 
     Args:

@@ -14,11 +14,11 @@ readers use `state.get(...)` and writers always supply values.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -268,18 +268,18 @@ def merge_by_id(current: list[Any] | None, new: list[Any] | None) -> list[Any]:
     return list(merged.values())
 
 
-_USAGE_KEYS = ("input_tokens", "output_tokens", "cost_usd", "model_calls", "tool_calls", "seconds")
-
-
 def add_usage(current: Usage | None, new: Usage | None) -> Usage:
     """Sum two usage records field by field."""
-    total: dict[str, Any] = {key: 0 for key in _USAGE_KEYS}
-    for part in (current, new):
-        for key in _USAGE_KEYS:
-            total[key] += (part or {}).get(key, 0)  # type: ignore[misc]
-    total["cost_usd"] = round(float(total["cost_usd"]), 6)
-    total["seconds"] = round(float(total["seconds"]), 3)
-    return Usage(**total)
+    a: dict[str, Any] = dict(current or {})
+    b: dict[str, Any] = dict(new or {})
+    return Usage(
+        input_tokens=int(a.get("input_tokens", 0) + b.get("input_tokens", 0)),
+        output_tokens=int(a.get("output_tokens", 0) + b.get("output_tokens", 0)),
+        cost_usd=round(float(a.get("cost_usd", 0) + b.get("cost_usd", 0)), 6),
+        model_calls=int(a.get("model_calls", 0) + b.get("model_calls", 0)),
+        tool_calls=int(a.get("tool_calls", 0) + b.get("tool_calls", 0)),
+        seconds=round(float(a.get("seconds", 0) + b.get("seconds", 0)), 3),
+    )
 
 
 # --------------------------------------------------------------------- the state

@@ -15,7 +15,8 @@ Exit codes (also in the README):
 |---:|---|
 | 0 | done |
 | 1 | the run failed (unexpected error; the thread is marked failed, `keel resume` retries) |
-| 2 | usage error: bad arguments, not a git repository, unknown revision, malformed JSON, invalid decision, bad setting |
+| 2 | usage error: bad arguments, not a git repository, unknown revision, malformed JSON,
+|   | invalid decision, bad setting |
 | 3 | awaiting approval (`keel approve` / `keel reject` continue it) |
 | 4 | unknown thread |
 | 5 | the thread is not in a state for this command (e.g. approve when nothing awaits approval) |
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,8 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keel",
         description="Guarded multi-agent code review on LangGraph.",
-        epilog="Exit codes: "
-        + ", ".join(f"{code} {text}" for code, text in EXIT_CODES.items()),
+        epilog="Exit codes: " + ", ".join(f"{code} {text}" for code, text in EXIT_CODES.items()),
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -101,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     runnable(audit)
 
     threads = sub.add_parser("threads", parents=[common], help="list threads")
-    threads.add_argument("--status", choices=["running", "awaiting_approval", "done", "failed", "halted"])
+    threads.add_argument(
+        "--status", choices=["running", "awaiting_approval", "done", "failed", "halted"]
+    )
     threads.add_argument("--limit", type=int, default=50)
 
     show = sub.add_parser("show", parents=[common], help="print a thread's report")
@@ -134,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `keel` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # the pool retries and logs every failed connect; Keel reports one clear line instead
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     terminal = Terminal(json_mode=args.json, quiet=args.quiet)
     try:
         code = _dispatch(args, terminal)
@@ -211,7 +216,9 @@ def _database_errors() -> tuple[type[BaseException], ...]:
 # ------------------------------------------------------------------ commands
 
 
-def _prepare_run(args: argparse.Namespace, settings: Settings) -> tuple[dict[str, Any], KeelContext]:
+def _prepare_run(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[dict[str, Any], KeelContext]:
     """Validate the repository, range and model before any thread is created."""
     try:
         root = git.repo_root(args.path.expanduser())
@@ -257,7 +264,9 @@ def _cmd_run(
     except _database_errors():
         raise
     except Exception as exc:  # noqa: BLE001 - reported with the thread id, exit 1
-        raise CliError(EXIT_FAILED, f"thread {thread_id} failed: {type(exc).__name__}: {exc}") from None
+        raise CliError(
+            EXIT_FAILED, f"thread {thread_id} failed: {type(exc).__name__}: {exc}"
+        ) from None
     return _conclude(args, terminal, runner, settings, outcome, context)
 
 
@@ -341,7 +350,9 @@ def _cmd_show(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> i
     outcome = runner.outcome(args.thread)
     report = outcome.report
     if report is None:
-        raise CliError(EXIT_WRONG_STATE, f"thread {args.thread} has no report yet (status {outcome.status})")
+        raise CliError(
+            EXIT_WRONG_STATE, f"thread {args.thread} has no report yet (status {outcome.status})"
+        )
     if args.json or args.format == "json":
         terminal.emit_json(report["data"] | {"status": outcome.status})
     else:
@@ -350,7 +361,7 @@ def _cmd_show(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> i
 
 
 def _cmd_history(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for snap in runner.graph.get_state_history(runner.config(args.thread)):
         meta = snap.metadata or {}
         rows.append(
@@ -371,7 +382,13 @@ def _cmd_history(args: argparse.Namespace, terminal: Terminal, runner: Runner) -
             f"History of {args.thread}",
             ["step", "source", "next", "created", "checkpoint"],
             [
-                [str(r["step"]), str(r["source"]), ", ".join(r["next"]), str(r["created_at"]), str(r["checkpoint_id"])]
+                [
+                    str(r["step"]),
+                    str(r["source"]),
+                    ", ".join(map(str, r["next"] or [])),
+                    str(r["created_at"]),
+                    str(r["checkpoint_id"]),
+                ]
                 for r in rows
             ],
         )
@@ -383,23 +400,33 @@ def _parse_edit(raw: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]
     try:
         edits = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise CliError(EXIT_USAGE, f"--edit is not valid JSON: {exc.msg} at column {exc.colno}") from None
+        raise CliError(
+            EXIT_USAGE, f"--edit is not valid JSON: {exc.msg} at column {exc.colno}"
+        ) from None
     if isinstance(edits, dict) and isinstance(edits.get("decisions"), list):
         return list(edits["decisions"])
     if not isinstance(edits, dict) or not all(isinstance(v, dict) for v in edits.values()):
         raise CliError(
             EXIT_USAGE,
-            '--edit must map action names to argument objects, e.g. {"publish_review": {"path": "R.md"}}',
+            "--edit must map action names to argument objects, "
+            'e.g. {"publish_review": {"path": "R.md"}}',
         )
     names = {r["name"] for r in requests}
     unknown = sorted(set(edits) - names)
     if unknown:
-        raise CliError(EXIT_USAGE, f"--edit names no pending action: {', '.join(unknown)} (pending: {', '.join(sorted(names))})")
+        raise CliError(
+            EXIT_USAGE,
+            f"--edit names no pending action: {', '.join(unknown)} "
+            f"(pending: {', '.join(sorted(names))})",
+        )
     decisions = []
     for request in requests:
         if request["name"] in edits:
             decisions.append(
-                {"type": "edit", "edited_action": {"name": request["name"], "args": edits[request["name"]]}}
+                {
+                    "type": "edit",
+                    "edited_action": {"name": request["name"], "args": edits[request["name"]]},
+                }
             )
         else:
             decisions.append({"type": "approve"})
@@ -421,7 +448,11 @@ def _cmd_decide(
         )
     requests = list(outcome.interrupt.get("action_requests", []))
     if args.command == "approve":
-        decisions = _parse_edit(args.edit, requests) if args.edit else [{"type": "approve"} for _ in requests]
+        decisions = (
+            _parse_edit(args.edit, requests)
+            if args.edit
+            else [{"type": "approve"} for _ in requests]
+        )
     else:
         decisions = [{"type": "reject", "message": args.reason} for _ in requests]
     decision = {"decisions": decisions, "reviewer": args.reviewer or settings.reviewer}
@@ -430,11 +461,15 @@ def _cmd_decide(
     except ReviewResponseError as exc:
         raise CliError(EXIT_USAGE, f"invalid decision: {exc}") from None
     try:
-        outcome = runner.resume(args.thread, context=context, decision=decision, progress=terminal.progress)
+        outcome = runner.resume(
+            args.thread, context=context, decision=decision, progress=terminal.progress
+        )
     except _database_errors():
         raise
     except Exception as exc:  # noqa: BLE001
-        raise CliError(EXIT_FAILED, f"thread {args.thread} failed: {type(exc).__name__}: {exc}") from None
+        raise CliError(
+            EXIT_FAILED, f"thread {args.thread} failed: {type(exc).__name__}: {exc}"
+        ) from None
     return _print_outcome(args, terminal, outcome)
 
 
@@ -448,13 +483,18 @@ def _cmd_resume(
             f"thread {args.thread} is awaiting approval: use `keel approve` or `keel reject`",
         )
     if not runner.snapshot(args.thread).next:
-        raise CliError(EXIT_WRONG_STATE, f"thread {args.thread} has nothing to resume (status: {outcome.status})")
+        raise CliError(
+            EXIT_WRONG_STATE,
+            f"thread {args.thread} has nothing to resume (status: {outcome.status})",
+        )
     try:
         outcome = runner.resume(args.thread, context=context, progress=terminal.progress)
     except _database_errors():
         raise
     except Exception as exc:  # noqa: BLE001
-        raise CliError(EXIT_FAILED, f"thread {args.thread} failed: {type(exc).__name__}: {exc}") from None
+        raise CliError(
+            EXIT_FAILED, f"thread {args.thread} failed: {type(exc).__name__}: {exc}"
+        ) from None
     return _print_outcome(args, terminal, outcome)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.prompt import Prompt
 from rich.table import Table
 
@@ -24,8 +25,10 @@ class Terminal:
     def __init__(self, *, json_mode: bool, quiet: bool = False) -> None:
         self.json_mode = json_mode
         self.quiet = quiet
-        self.err = Console(stderr=True, highlight=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
         self.out = Console(highlight=False, soft_wrap=True)
+        if not self.out.is_terminal:
+            self.out.width = 200
 
     # -------------------------------------------------------------- progress
 
@@ -39,24 +42,22 @@ class Terminal:
             detail = f" — {len(update['findings'])} finding(s)"
         elif "messages" in update:
             calls = [
-                c["name"]
-                for m in update["messages"]
-                for c in getattr(m, "tool_calls", []) or []
+                c["name"] for m in update["messages"] for c in getattr(m, "tool_calls", []) or []
             ]
             if calls:
                 detail = f" — calls {', '.join(calls)}"
         elif "guard_events" in update and update["guard_events"]:
             detail = f" — guard: {update['guard_events'][-1]['reason']}"
-        self.err.print(f"[dim]·[/dim] {where}{detail}")
+        self.err.print(f"[dim]·[/dim] {escape(where + detail)}")
 
     def info(self, text: str) -> None:
         """Print a status line to stderr."""
         if not self.quiet:
-            self.err.print(text)
+            self.err.print(escape(text))
 
     def error(self, text: str) -> None:
         """Print an error line to stderr (always, also in JSON mode)."""
-        self.err.print(f"[bold red]error:[/bold red] {text}", markup=True)
+        self.err.print(f"[bold red]error:[/bold red] {escape(text)}")
 
     # ---------------------------------------------------------------- output
 
@@ -88,15 +89,17 @@ class Terminal:
         """Show what a reviewer must decide, with the packet's reasoning and evidence."""
         packet = request.get("packet", {})
         self.err.print("\n[bold]Human review required[/bold]")
-        for trigger in packet.get("triggers", []):
-            self.err.print(f"  trigger: {trigger}")
-        self.err.print(f"  confidence: {packet.get('confidence', 1.0):.2f}")
-        for line in packet.get("reasoning", []):
-            self.err.print(f"  {line}")
-        for item in packet.get("uncertainty", [])[:10]:
-            self.err.print(f"  uncertain: {item}")
+        lines = [f"  trigger: {trigger}" for trigger in packet.get("triggers", [])]
+        lines.append(f"  confidence: {packet.get('confidence', 1.0):.2f}")
+        lines += [f"  {line}" for line in packet.get("reasoning", [])]
+        lines += [f"  uncertain: {item}" for item in packet.get("uncertainty", [])[:10]]
+        for line in lines:
+            self.err.print(escape(line))
         for number, action in enumerate(request.get("action_requests", []), 1):
-            self.err.print(f"  action {number}: [bold]{action['name']}[/bold] {action['description']}")
+            self.err.print(
+                f"  action {number}: [bold]{escape(action['name'])}[/bold] "
+                f"{escape(action.get('description', ''))}"
+            )
 
     def ask_decisions(self, request: dict[str, Any]) -> dict[str, Any]:
         """Ask approve / reject / respond per action on the terminal."""

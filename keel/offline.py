@@ -137,9 +137,7 @@ class OfflinePolicyModel(BaseChatModel):
     # ----------------------------------------------------------------- policies
 
     @staticmethod
-    def _forced_tool(
-        tools: list[dict[str, Any]], tool_choice: Any
-    ) -> dict[str, Any] | None:
+    def _forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any] | None:
         if not tools or tool_choice in (None, "auto", "none"):
             return None
         if isinstance(tool_choice, dict):
@@ -223,12 +221,13 @@ def _assign(brief: dict[str, Any]) -> list[dict[str, Any]]:
         globs = spec.get("handles", ["*"])
         mine = [f for f in files if any(fnmatch.fnmatch(f, g) for g in globs)]
         if mine:
+            area = spec.get("area", spec["name"])
             assignments.append(
                 {
                     "specialist": spec["name"],
                     "files": mine,
-                    "instructions": f"Review {len(mine)} file(s) for {spec.get('area', spec['name'])}"
-                    " problems with your tools; cite file, lines and code for every finding.",
+                    "instructions": f"Review {len(mine)} file(s) for {area} problems"
+                    " with your tools; cite file, lines and code for every finding.",
                 }
             )
     return assignments
@@ -284,9 +283,8 @@ def _submission(messages: list[BaseMessage]) -> dict[str, Any]:
                 "code, so it needs approval",
             }
         )
-    summary = (
-        f"{len(findings)} finding(s) from {len(set(tools_used))} tool(s)"
-        + (f"; {len(errors)} tool error(s)" if errors else "")
+    summary = f"{len(findings)} finding(s) from {len(set(tools_used))} tool(s)" + (
+        f"; {len(errors)} tool error(s)" if errors else ""
     )
     return {
         "findings": findings[:_MAX_FINDINGS],

@@ -155,9 +155,9 @@ def _open_postgres(url: str) -> Iterator[Persistence]:
             f"cannot reach PostgreSQL at {describe_url(url)} within {_CONNECT_TIMEOUT_S}s"
         ) from exc
     try:
-        saver = PostgresSaver(pool, serde=safe_serializer())  # type: ignore[arg-type]
+        saver = PostgresSaver(pool, serde=safe_serializer())
         saver.setup()
-        store = PostgresStore(pool)  # type: ignore[arg-type]
+        store = PostgresStore(pool)
         store.setup()
         registry = PostgresRegistry(pool)
         registry.setup()

@@ -114,8 +114,20 @@ class _SqlRegistry:
     ) -> ThreadRecord:
         """Insert a new running thread."""
         now = _now()
-        values = (thread_id, workflow, repo, "running", model, now, now, now, 0.0, 0,
-                  json.dumps(context), "")
+        values = (
+            thread_id,
+            workflow,
+            repo,
+            "running",
+            model,
+            now,
+            now,
+            now,
+            0.0,
+            0,
+            json.dumps(context),
+            "",
+        )
         marks = ", ".join([self._mark] * len(_COLUMNS))
         self._execute(f"INSERT INTO keel_threads ({', '.join(_COLUMNS)}) VALUES ({marks})", values)
         record = self.get(thread_id)

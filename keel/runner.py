@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StateSnapshot
@@ -117,7 +117,7 @@ class Runner:
             stream_mode="updates",
             subgraphs=True,
         ):
-            yield tuple(namespace), chunk
+            yield tuple(namespace), cast(dict[str, Any], chunk)
 
     def start(
         self,
@@ -147,5 +147,7 @@ class Runner:
         progress: ProgressCallback | None = None,
     ) -> Outcome:
         """Continue a thread: with a review decision, or from its last checkpoint."""
-        graph_input = Command(resume=decision) if decision is not None else None
+        graph_input: Command[Any] | None = (
+            Command(resume=decision) if decision is not None else None
+        )
         return self._drive(thread_id, graph_input, context, progress)

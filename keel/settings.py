@@ -5,7 +5,7 @@ never copied into `os.environ`.
 
 | variable | default | meaning |
 |---|---|---|
-| `KEEL_MODEL` | `offline` | `offline`, an `init_chat_model` id (`openai:gpt-4o-mini`), or `openai-compatible:NAME` |
+| `KEEL_MODEL` | `offline` | `offline`, an `init_chat_model` id, or `openai-compatible:NAME` |
 | `OPENAI_BASE_URL` / `OPENAI_API_KEY` | unset | any OpenAI-compatible server |
 | `KEEL_HOME` | `.keel` | where the SQLite file and reports live |
 | `KEEL_DATABASE_URL` | `sqlite:///$KEEL_HOME/keel.db` | `sqlite:///PATH` or `postgresql://...` |

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, ValidationError
 
-from graphs.context import KeelContext
+from graphs.context import KeelContext, RuntimeNode, current_thread_id
 from graphs.state import ActionResult, PendingAction, PipelineState
 from tools import actions as effects
 from tools import pytest_runner
@@ -102,16 +101,14 @@ def _run(
 
 def execute_actions(
     report_md: Callable[[PipelineState], str],
-) -> Callable[[PipelineState, Runtime[KeelContext], RunnableConfig], dict[str, Any]]:
+) -> RuntimeNode:
     """Return the node that runs every approved or edited action once."""
 
-    def execute(
-        state: PipelineState, runtime: Runtime[KeelContext], config: RunnableConfig
-    ) -> dict[str, Any]:
+    def execute(state: PipelineState, runtime: Runtime[KeelContext]) -> dict[str, Any]:
         review = state.get("review")
         if review is None:
             return {}
-        thread_id = str(config.get("configurable", {}).get("thread_id", "local"))
+        thread_id = current_thread_id()
         namespace = (LEDGER_NAMESPACE, thread_id)
         decisions = {d["action_id"]: d for d in review["decisions"]}
         repo = Path(state["repo"])
@@ -125,7 +122,7 @@ def execute_actions(
                 continue
             done = runtime.store.get(namespace, action["id"]) if runtime.store else None
             if done is not None:
-                results.append(ActionResult(**done.value))
+                results.append(cast(ActionResult, done.value))
                 continue
             args = decision.get("args", action["args"])
             try:

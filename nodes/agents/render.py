@@ -30,7 +30,8 @@ def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
             continue
         kept = merged[key]
         if SEVERITY_ORDER[finding["severity"]] > SEVERITY_ORDER[kept["severity"]]:
-            kept.update(severity=finding["severity"], title=finding["title"], rule=finding["rule"])
+            kept["severity"] = finding["severity"]
+            kept["title"], kept["rule"] = finding["title"], finding["rule"]
         kept["confidence"] = max(kept["confidence"], finding["confidence"])
         kept["end_line"] = max(kept["end_line"], finding["end_line"])
         kept["sources"] = sorted({*kept["sources"], *finding["sources"]})
@@ -76,7 +77,9 @@ def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str)
 
 
 def _short_args(args: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v if not isinstance(v, str) or len(v) < 200 else v[:200] + "…") for k, v in args.items()}
+    return {
+        k: (v if not isinstance(v, str) or len(v) < 200 else v[:200] + "…") for k, v in args.items()
+    }
 
 
 def _markdown(data: Mapping[str, Any]) -> str:

@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from graphs.context import KeelContext
+from graphs.context import KeelContext, current_thread_id
 from graphs.state import Finding, PendingAction, PipelineState
 from keel.models import model_label
 from nodes.guards.review_gate import check_review_triggers
@@ -28,10 +27,6 @@ from .grounding import fingerprint
 from .render import render_report
 
 __all__ = ["finalize", "report", "report_markdown"]
-
-
-def _thread_id(config: RunnableConfig) -> str:
-    return str(config.get("configurable", {}).get("thread_id", "local"))
 
 
 def _propose(state: PipelineState, context: KeelContext) -> list[PendingAction]:
@@ -66,7 +61,7 @@ def _propose(state: PipelineState, context: KeelContext) -> list[PendingAction]:
 
 
 def report(
-    state: PipelineState, runtime: Runtime[KeelContext], config: RunnableConfig
+    state: PipelineState, runtime: Runtime[KeelContext]
 ) -> Command[Literal["review_gate", "finalize"]]:
     """Propose effects, render the report, and route to review when a trigger fires."""
     context = runtime.context or KeelContext()
@@ -76,12 +71,14 @@ def report(
         findings=state.get("findings", []),
         actions=list(actions.values()),
         handoffs=state.get("handoffs", []),
-        thread_id=_thread_id(config),
+        thread_id=current_thread_id(),
         context=context,
     )
     status = "awaiting_approval" if triggers else "running"
     view = {**state, "pending_actions": list(actions.values()), "status": status}
-    rendered = render_report(view, thread_id=_thread_id(config), model_label=model_label(context.model))
+    rendered = render_report(
+        view, thread_id=current_thread_id(), model_label=model_label(context.model)
+    )
     return Command(
         goto="review_gate" if triggers else "finalize",
         update={
@@ -126,9 +123,7 @@ def report_markdown(state: PipelineState) -> str:
     return rendered["markdown"] if rendered else ""
 
 
-def finalize(
-    state: PipelineState, runtime: Runtime[KeelContext], config: RunnableConfig
-) -> dict[str, Any]:
+def finalize(state: PipelineState, runtime: Runtime[KeelContext]) -> dict[str, Any]:
     """Fold action results into the findings; write the final report."""
     context = runtime.context or KeelContext()
     new_findings = _test_findings(state)
@@ -139,7 +134,6 @@ def finalize(
     return {
         "findings": new_findings,
         "status": status,
-        "report": render_report(view, thread_id=_thread_id(config), model_label=label),
+        "report": render_report(view, thread_id=current_thread_id(), model_label=label),
         "model_label": label,
     }
-

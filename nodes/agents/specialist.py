@@ -16,10 +16,17 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -73,7 +80,7 @@ def _brief(files: Sequence[str]) -> str:
     return "```json\n" + json.dumps({"files": list(files)}, indent=1) + "\n```"
 
 
-def _submit_call(message: BaseMessage) -> dict[str, Any] | None:
+def _submit_call(message: BaseMessage) -> ToolCall | None:
     if not isinstance(message, AIMessage):
         return None
     return next((c for c in message.tool_calls if c["name"] == SUBMIT_TOOL_NAME), None)
@@ -181,7 +188,7 @@ def build_specialist(
             name=SUBMIT_TOOL_NAME,
         )
         return Command(
-            goto=END,
+            goto="__end__",  # END
             update={
                 "messages": [ack],
                 "findings": findings,

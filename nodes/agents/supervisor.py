@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from graphs.context import KeelContext
+from graphs.context import KeelContext, RuntimeNode
 from graphs.state import Observation, PipelineState, PlanStep, SpecialistInput, Task
 from tools import git
 
@@ -68,9 +68,7 @@ def intake(state: PipelineState) -> dict[str, Any]:
     }
 
 
-def make_supervisor(
-    specialists: Sequence[SpecialistSpec], model_for: ModelFactory
-) -> Callable[[PipelineState, Runtime[KeelContext]], Command[Any]]:
+def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFactory) -> RuntimeNode:
     """Return the supervisor node for these specialists."""
     by_name = {spec.name: spec for spec in specialists}
 
@@ -96,7 +94,7 @@ def make_supervisor(
         )
         model = model_for(context.model).with_structured_output(Plan, include_raw=True)
         started = time.perf_counter()
-        result = model.invoke(prompt)
+        result = cast(dict[str, Any], model.invoke(prompt))
         usage = usage_of(result["raw"], context.model, time.perf_counter() - started)
         plan: Plan | None = result.get("parsed")
         steps: list[PlanStep] = []

@@ -20,11 +20,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from graphs.context import KeelContext
+from graphs.context import KeelContext, current_thread_id
 from graphs.state import (
     Finding,
     Handoff,
@@ -34,6 +33,7 @@ from graphs.state import (
     severity_at_least,
 )
 from nodes.actions import ACTION_ORDER, ActionArgsError, validate_action_args
+from nodes.agents.render import merge_findings
 
 from ._verdict import utc_now
 
@@ -85,11 +85,13 @@ def check_review_triggers(
     effects = sorted({a["name"] for a in actions if a["effect"] != "read"})
     if effects:
         triggers.append(f"rule: side effect proposed ({', '.join(effects)})")
-    severe = [f for f in findings if severity_at_least(f["severity"], context.review_min_severity)]
+    severe = [
+        f
+        for f in merge_findings(findings)
+        if severity_at_least(f["severity"], context.review_min_severity)
+    ]
     if severe:
-        triggers.append(
-            f"rule: {len(severe)} finding(s) at or above {context.review_min_severity}"
-        )
+        triggers.append(f"rule: {len(severe)} finding(s) at or above {context.review_min_severity}")
     low = [h for h in handoffs if h["confidence"] < context.review_confidence_threshold]
     if low:
         worst = min(h["confidence"] for h in low)
@@ -178,7 +180,11 @@ def parse_review_response(
                 f"decision for {action['name']} must have type one of {ALLOWED_DECISIONS}"
             )
         kind = str(decision["type"])
-        entry: dict[str, Any] = {"action_id": action.get("id", action["name"]), "name": action["name"], "type": kind}
+        entry: dict[str, Any] = {
+            "action_id": action.get("id", action["name"]),
+            "name": action["name"],
+            "type": kind,
+        }
         if kind == "edit":
             edited = decision.get("edited_action")
             if not isinstance(edited, Mapping) or edited.get("name") != action["name"]:
@@ -201,11 +207,11 @@ def parse_review_response(
 
 
 def review_gate(
-    state: PipelineState, runtime: Runtime[KeelContext], config: RunnableConfig
+    state: PipelineState, runtime: Runtime[KeelContext]
 ) -> Command[Literal["execute_actions", "finalize"]]:
     """Pause for a human decision; record it; route to the effects or straight on."""
     context = runtime.context or KeelContext()
-    thread_id = str(config.get("configurable", {}).get("thread_id", ""))
+    thread_id = current_thread_id()
     triggers = check_review_triggers(
         findings=state.get("findings", []),
         actions=state.get("pending_actions", []),

@@ -9,7 +9,7 @@ ends the specialist — its partial work is kept, the rest of the pipeline goes 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langgraph.runtime import Runtime
@@ -21,7 +21,7 @@ from ._verdict import Verdict, guard_event
 
 __all__ = ["GUARD_NAME", "StepLimitExceededError", "check_before_model_call", "step_limit_node"]
 
-GUARD_NAME = "step_limit"
+GUARD_NAME: Final = "step_limit"
 
 
 def _build_message(agent: str, steps: int, tool_calls: int, max_steps: int, max_tools: int) -> str:
