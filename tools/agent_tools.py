@@ -69,7 +69,7 @@ def _root(runtime: _Runtime) -> Path:
     root = Path(str(repo))
     if not root.is_dir():
         raise _StateError(f"repository not found: {repo}")
-    return root.resolve()
+    return _git.repo_root(root)
 
 
 def _rev(runtime: _Runtime) -> str | None:

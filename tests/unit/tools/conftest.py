@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Any
 
 import pytest
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.prebuilt import ToolNode
+from typing_extensions import TypedDict
 
 from keel.sample import build_sample_repo
 
@@ -65,3 +72,31 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fresh_sample(tmp_path: Path) -> Path:
     """A sample repository of this test's own, for tests that change it."""
     return build_sample_repo(tmp_path / "sample")
+
+
+class _ToolState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+    repo: str
+
+
+@pytest.fixture(scope="session")
+def call_tool() -> Callable[..., dict[str, Any]]:
+    """Call one agent tool the way a graph does (ToolNode, ``repo`` in state); decode its JSON."""
+    from tools.agent_tools import ALL_TOOLS
+
+    builder = StateGraph(_ToolState)
+    builder.add_node("tools", ToolNode(ALL_TOOLS))
+    builder.add_edge(START, "tools")
+    builder.add_edge("tools", END)
+    graph = builder.compile()
+
+    def call(repo: Path | str, name: str, **args: Any) -> dict[str, Any]:
+        message = AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": "c1"}])
+        out = graph.invoke({"messages": [message], "repo": str(repo)})
+        reply = out["messages"][-1]
+        assert isinstance(reply, ToolMessage)
+        assert isinstance(reply.content, str)
+        result: dict[str, Any] = json.loads(reply.content)
+        return result
+
+    return call

@@ -48,7 +48,11 @@ def test_ruff_finds_the_unused_import(sample: Path) -> None:
 def test_ruff_categorizes_bugs_as_correctness(tmp_path: Path) -> None:
     (tmp_path / "bug.py").write_text("def f():\n    return undefined_name\n")
     (issue,) = run_ruff(tmp_path, ["bug.py"])
-    assert (issue["rule"], issue["category"], issue["severity"]) == ("F821", "correctness", "medium")
+    assert (issue["rule"], issue["category"], issue["severity"]) == (
+        "F821",
+        "correctness",
+        "medium",
+    )
     assert not issue["fixable"]
 
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-
 from tools import git as g
 from tools.git import GitError
 
@@ -70,7 +69,9 @@ def test_changed_files_and_diff(
     assert sorted(g.tracked_files(root)) == ["keep.py", "new.py", "renamed.py"]
 
 
-def test_staged_changes(make_repo: Callable[[dict[str, str]], Path], git: Callable[..., str]) -> None:
+def test_staged_changes(
+    make_repo: Callable[[dict[str, str]], Path], git: Callable[..., str]
+) -> None:
     root = make_repo({"a.py": "x = 1\n"})
     (root / "a.py").write_text("x = 2\n")
     (root / "b.py").write_text("y = 1\n")

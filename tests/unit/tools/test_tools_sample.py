@@ -12,7 +12,7 @@ from tools import git as g
 def test_planted_lines_point_at_the_planted_code(sample: Path) -> None:
     expected = {
         "unused-import": "import json",
-        "sql-injection": "execute(f\"SELECT",
+        "sql-injection": 'execute(f"SELECT',
         "wrong-average": "len(orders) + 1",
         "unsafe-yaml-load": "yaml.load(",
         "hardcoded-secret": "S3_",
@@ -29,8 +29,12 @@ def test_planted_lines_point_at_the_planted_code(sample: Path) -> None:
 
 def test_two_commits_and_the_last_one_plants_everything(sample: Path) -> None:
     log = subprocess.run(
-        ["git", "log", "--format=%s"], cwd=sample, capture_output=True, text=True,
-        timeout=30, check=True,
+        ["git", "log", "--format=%s"],
+        cwd=sample,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout.splitlines()
     assert log == ["Add reporting and admin features", "Initial inventory library"]
     changed = g.changed_files(sample)
