@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess  # nosec B404 - list args, fixed git commands
+import subprocess  # nosec B404 # list args, fixed git commands
 from pathlib import Path
 from typing import TypedDict
 
@@ -40,7 +40,7 @@ _MARK = re.compile(r"\s*#@(?P<kind>[a-z-]+)$")
 
 # Fake credentials, split so that no scanner sees them in this file.
 _FAKE_KEY_ID = "AKIA" + "4R7TXQ2MZ9LKD3WB"
-_FAKE_SECRET = "q9Zt" + "Lw3Xv8Rk2Nf7Hs5Jd1Pm6Cb4Gy0TaEeUoWiQrSz"
+_FAKE_CREDENTIAL = "q9ZtLw3X" + "v8Rk2Nf7" + "Hs5Jd1Pm" + "6Cb4Gy0T" + "aEeUoWiQ" + "rSz"
 
 _PYPROJECT = """\
 [project]
@@ -285,7 +285,7 @@ _BASELINE: dict[str, str] = {
 _FEATURE_TEMPLATES: dict[str, str] = {
     "inventory/reports.py": _REPORTS,
     "inventory/admin.py": _ADMIN.replace("{key_id}", _FAKE_KEY_ID).replace(
-        "{secret}", _FAKE_SECRET
+        "{secret}", _FAKE_CREDENTIAL
     ),
     "tests/test_reports.py": _TEST_REPORTS,
 }
@@ -303,7 +303,7 @@ def _feature_files() -> tuple[dict[str, str], list[PlantedProblem]]:
 _FEATURE, PLANTED = _feature_files()
 """Every planted problem, with its exact file and line in the built repository."""
 
-SECRETS: tuple[str, ...] = (_FAKE_KEY_ID, _FAKE_SECRET)
+SECRETS: tuple[str, ...] = (_FAKE_KEY_ID, _FAKE_CREDENTIAL)
 """The fake credential values planted in the repository (for tests: never print them)."""
 
 _GIT_ENV = {
@@ -319,7 +319,7 @@ def _git(dest: Path, *args: str) -> None:
     if git is None:
         raise FileNotFoundError("git is not installed: install git to build the sample repo")
     env = {**os.environ, **_GIT_ENV, "HOME": str(dest)}
-    proc = subprocess.run(  # nosec B603 - fixed git commands, list args
+    proc = subprocess.run(  # nosec B603 # fixed git commands, list args
         [git, *args],
         cwd=dest,
         env=env,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess  # nosec B404 - every call passes a list of args and no shell
+import subprocess  # nosec B404 # every call passes a list of args and no shell
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -94,7 +94,7 @@ def run(
     if env:
         full_env.update(env)
     try:
-        return subprocess.run(  # nosec B603 - list args, no shell
+        return subprocess.run(  # nosec B603 # list args, no shell
             [str(exe), *args[1:]],
             cwd=cwd,
             env=full_env,

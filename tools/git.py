@@ -21,7 +21,7 @@ __all__ = [
     "tracked_files",
 ]
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # pragma: allowlist secret
 """The id of git's empty tree: the base of a range over a repository's first commit."""
 
 _TIMEOUT = 60.0

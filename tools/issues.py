@@ -132,7 +132,7 @@ def quote_lines(root: Path, file: str, start: int, end: int, max_chars: int = 40
 
 
 _KEEP = 4
-_SECRET_NAME = (
+_SECRET_NAME = (  # nosec B105 # a pattern of names, not a password
     r"[\w.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|apikey|access[_-]?key"
     r"|private[_-]?key|credential|auth[_-]?key|client[_-]?secret)[\w.-]*"
 )

@@ -7,7 +7,9 @@ import re
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET  # nosec B405 - parses only the report pytest wrote for us
+
+# Parses only the report our own pytest run wrote, never user data.
+import xml.etree.ElementTree as ET  # nosec B405
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
@@ -140,7 +142,7 @@ def run_pytest(root: Path, timeout: float = 300, args: Sequence[str] = ()) -> Te
         )
         if not report.is_file():
             return result
-        tree = ET.parse(report)  # nosec B314 - our own pytest's report, not user data
+        tree = ET.parse(report)  # nosec B314 # our own pytest's report, not user data
     for case in tree.iter("testcase"):
         problem = case.find("failure")
         error = case.find("error")

@@ -15,7 +15,7 @@ def test_planted_lines_point_at_the_planted_code(sample: Path) -> None:
         "sql-injection": 'execute(f"SELECT',
         "wrong-average": "len(orders) + 1",
         "unsafe-yaml-load": "yaml.load(",
-        "hardcoded-secret": "S3_",
+        "hardcoded-secret": "S3_",  # pragma: allowlist secret
         "shell-injection": "shell=True",
         "path-traversal": "open(os.path.join(REPORT_DIR, report_name)",
         "failing-test": "assert average_order_value([1000, 2000, 3000])",
