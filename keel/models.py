@@ -57,10 +57,12 @@ def chat_model(model_id: str, settings: Settings | None = None) -> BaseChatModel
     Raises:
         ModelError: the id names no usable model; the message says what to set.
     """
+    settings = settings or Settings.load()
+    key = f"{model_id}@{settings.openai_base_url or ''}"
     with _LOCK:
-        if model_id not in _CACHE:
-            _CACHE[model_id] = _create(model_id, settings or Settings.load())
-        return _CACHE[model_id]
+        if key not in _CACHE:
+            _CACHE[key] = _create(model_id, settings)
+        return _CACHE[key]
 
 
 def _create(model_id: str, settings: Settings) -> BaseChatModel:

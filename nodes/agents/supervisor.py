@@ -92,7 +92,9 @@ def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFacto
         prompt = SUPERVISOR_PROMPT.format(
             goal=task["goal"], brief="```json\n" + json.dumps(brief, indent=1) + "\n```"
         )
-        model = model_for(context.model).with_structured_output(Plan, include_raw=True)
+        model = model_for(context.model).with_structured_output(
+            Plan, include_raw=True, method="function_calling"
+        )
         started = time.perf_counter()
         result = cast(dict[str, Any], model.invoke(prompt))
         usage = usage_of(result["raw"], context.model, time.perf_counter() - started)

@@ -32,8 +32,9 @@ def test_unknown_revision(keel: KeelRunner, sample_repo: Path) -> None:
     assert keel("threads", "--json").json() == []
 
 
-@pytest.mark.parametrize("command", [["show"], ["approve"], ["history"], ["resume"],
-                                     ["reject", "--reason", "x"]])
+@pytest.mark.parametrize(
+    "command", [["show"], ["approve"], ["history"], ["resume"], ["reject", "--reason", "x"]]
+)
 def test_unknown_thread(keel: KeelRunner, command: list[str]) -> None:
     result = keel(command[0], "kr-doesnotexist", *command[1:])
     assert result.code == 4
@@ -53,8 +54,12 @@ def test_malformed_and_invalid_edits_change_nothing(keel: KeelRunner, sample_rep
     assert "invalid arguments for run_tests" in invalid.stderr
     # still waiting, nothing written
     assert keel("threads", "--json").json()[0]["status"] == "awaiting_approval"
-    assert subprocess.run(["git", "status", "--porcelain"], cwd=sample_repo,
-                          capture_output=True, text=True).stdout == ""
+    assert (
+        subprocess.run(
+            ["git", "status", "--porcelain"], cwd=sample_repo, capture_output=True, text=True
+        ).stdout
+        == ""
+    )
     resume = keel("resume", thread)
     assert resume.code == 5
     assert "is awaiting approval" in resume.stderr

@@ -30,9 +30,9 @@ def test_review_waits_then_approve_in_new_process_completes(
     report = data["report"]
     assert report["model"] == "offline" and report["offline"] is True
     for planted in TOOL_PLANTED:
-        assert _located(report["findings"], planted["file"], planted["line"], planted["category"]), (
-            f"missing planted {planted['kind']} at {planted['file']}:{planted['line']}"
-        )
+        assert _located(
+            report["findings"], planted["file"], planted["line"], planted["category"]
+        ), f"missing planted {planted['kind']} at {planted['file']}:{planted['line']}"
     names = [a["name"] for a in data["review_request"]["action_requests"]]
     assert names == ["apply_autofix", "run_tests", "publish_review"]
     assert not (sample_repo / "KEEL_REVIEW.md").exists()
@@ -48,11 +48,15 @@ def test_review_waits_then_approve_in_new_process_completes(
     assert final["status"] == "done"
     results = {r["name"]: r for r in final["report"]["action_results"]}
     assert {n: r["status"] for n, r in results.items()} == {
-        "apply_autofix": "done", "run_tests": "done", "publish_review": "done"
+        "apply_autofix": "done",
+        "run_tests": "done",
+        "publish_review": "done",
     }
     assert results["run_tests"]["output"]["failed"] == 1
     failing = [f for f in final["report"]["findings"] if f["rule"] == "test-failure"]
-    assert [(f["file"], f["category"]) for f in failing] == [("tests/test_reports.py", "correctness")]
+    assert [(f["file"], f["category"]) for f in failing] == [
+        ("tests/test_reports.py", "correctness")
+    ]
     assert (sample_repo / "KEEL_REVIEW.md").read_text().startswith("# Keel review")
     status = git_status(sample_repo)
     assert " M inventory/reports.py" in status  # ruff's autofix (unused import) applied
