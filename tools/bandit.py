@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tools._proc import run
@@ -22,6 +22,12 @@ class BanditError(RuntimeError):
     """Bandit failed (not: bandit found problems)."""
 
 
+def _is_test_file(file: str) -> bool:
+    name = PurePosixPath(file).name
+    parts = PurePosixPath(file).parts
+    return name.startswith("test_") or name.endswith("_test.py") or "tests" in parts[:-1]
+
+
 def run_bandit(root: Path, paths: Sequence[str]) -> list[Issue]:
     """Scan Python files with bandit.
 
@@ -30,7 +36,8 @@ def run_bandit(root: Path, paths: Sequence[str]) -> list[Issue]:
         paths: Repository-relative files or directories; non-Python files are skipped.
 
     Returns:
-        Issues of category "security"; ``rule`` is bandit's test id (``B602``),
+        Issues of category "security" (B101, ``assert``, is skipped in test
+        files); ``rule`` is bandit's test id (``B602``),
         severity and confidence come from bandit's own ratings (confidence
         HIGH=0.9, MEDIUM=0.7, LOW=0.4); quoted code is masked.
 
@@ -60,6 +67,8 @@ def run_bandit(root: Path, paths: Sequence[str]) -> list[Issue]:
             file = relative(root, Path(rec["filename"]))
         except RepoPathError:
             continue
+        if rec.get("test_id") == "B101" and _is_test_file(file):
+            continue  # assert is how pytest tests are written
         line = int(rec.get("line_number", 1))
         line_range = rec.get("line_range") or [line]
         cwe = (rec.get("issue_cwe") or {}).get("id")

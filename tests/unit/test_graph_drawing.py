@@ -1,6 +1,7 @@
 """Snapshot of the review graph's drawing: every specialist and guard is a named node.
 
-Update after an intended change with `KEEL_UPDATE_SNAPSHOTS=1 pytest tests/unit/test_graph_drawing.py`.
+Update after an intended change:
+`KEEL_UPDATE_SNAPSHOTS=1 pytest tests/unit/test_graph_drawing.py`.
 """
 
 from __future__ import annotations
