@@ -12,15 +12,18 @@ def test_audit_covers_every_tracked_file(keel: KeelRunner, sample_repo: Path) ->
     result = keel("audit", str(sample_repo), "--no-input", "--json")
     assert result.code == 3, result.stderr
     report = result.json()["report"]
-    tracked = subprocess.run(["git", "ls-files"], cwd=sample_repo, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=sample_repo, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert sorted(report["scope"]) == sorted(tracked)
     assert report["task"]["mode"] == "audit"
     assert "Audit the whole repository" in report["task"]["goal"]
 
 
 def test_staged_review_sees_only_the_index(keel: KeelRunner, sample_repo: Path) -> None:
-    (sample_repo / "inventory" / "fresh.py").write_text("import os\n\n\ndef f(x):\n    return eval(x)\n")
+    (sample_repo / "inventory" / "fresh.py").write_text(
+        "import os\n\n\ndef f(x):\n    return eval(x)\n"
+    )
     subprocess.run(["git", "add", "inventory/fresh.py"], cwd=sample_repo, check=True)
     result = keel("review", str(sample_repo), "--staged", "--no-input", "--json")
     assert result.code == 3, result.stderr
