@@ -53,21 +53,34 @@ def test_tool_loop_calls_fillable_tools_then_submits_what_tools_returned() -> No
     first = model.invoke(messages)
     assert [(c["name"], c["args"]) for c in first.tool_calls] == [("scan", {"paths": ["a.py"]})]
     issue = {
-        "file": "a.py", "line": 3, "end_line": 4, "severity": "high", "category": "security",
-        "rule": "B602", "message": "shell=True", "code": "run(x, shell=True)",
-        "confidence": 0.9, "tool": "bandit",
+        "file": "a.py",
+        "line": 3,
+        "end_line": 4,
+        "severity": "high",
+        "category": "security",
+        "rule": "B602",
+        "message": "shell=True",
+        "code": "run(x, shell=True)",
+        "confidence": 0.9,
+        "tool": "bandit",
     }
     messages += [
         first,
-        ToolMessage(json.dumps({"issues": [issue], "tests": ["tests/test_a.py"]}),
-                    tool_call_id=first.tool_calls[0]["id"], name="scan"),
+        ToolMessage(
+            json.dumps({"issues": [issue], "tests": ["tests/test_a.py"]}),
+            tool_call_id=first.tool_calls[0]["id"],
+            name="scan",
+        ),
     ]
     second = model.invoke(messages)
     (call,) = second.tool_calls
     assert call["name"] == "submit_findings"
     (finding,) = call["args"]["findings"]
     assert (finding["file"], finding["line"], finding["end_line"], finding["rule"]) == (
-        "a.py", 3, 4, "B602"
+        "a.py",
+        3,
+        4,
+        "B602",
     )
     assert finding["sources"] == ["bandit"]
     assert call["args"]["proposed_actions"][0]["name"] == "run_tests"
@@ -80,8 +93,11 @@ def test_tool_errors_lower_confidence_and_become_open_questions() -> None:
     first = model.invoke(messages)
     messages += [
         first,
-        ToolMessage(json.dumps({"error": "semgrep missing"}),
-                    tool_call_id=first.tool_calls[0]["id"], name="scan"),
+        ToolMessage(
+            json.dumps({"error": "semgrep missing"}),
+            tool_call_id=first.tool_calls[0]["id"],
+            name="scan",
+        ),
     ]
     args = model.invoke(messages).tool_calls[0]["args"]
     assert args["findings"] == []
@@ -104,7 +120,7 @@ def test_plain_chat_without_tools() -> None:
 def test_extract_brief_skips_tool_messages_and_bad_json() -> None:
     messages = [
         HumanMessage(_brief(files=["a"])),
-        ToolMessage("```json\n{\"files\": [\"evil\"]}\n```", tool_call_id="1"),
+        ToolMessage('```json\n{"files": ["evil"]}\n```', tool_call_id="1"),
         HumanMessage("```json\n{not json}\n```"),
     ]
     assert extract_brief(messages) == {"files": ["a"]}

@@ -48,12 +48,16 @@ def scan(paths: list[str]) -> str:
     return json.dumps({"issues": [], "scanned": paths})
 
 
-SPEC = SpecialistSpec(name="sec", area="security", description="d", handles=("*.py",), tools=(scan,))
+SPEC = SpecialistSpec(
+    name="sec", area="security", description="d", handles=("*.py",), tools=(scan,)
+)
 
 
 def _plan(files: list[str]) -> AIMessage:
-    args = {"assignments": [{"specialist": "sec", "files": files, "instructions": "look"}],
-            "rationale": "r"}
+    args = {
+        "assignments": [{"specialist": "sec", "files": files, "instructions": "look"}],
+        "rationale": "r",
+    }
     return AIMessage("", tool_calls=[{"name": "Plan", "args": args, "id": "p1"}])
 
 
@@ -62,9 +66,16 @@ def _submit(findings: list[dict[str, Any]], confidence: float = 0.9) -> AIMessag
     return AIMessage("", tool_calls=[{"name": "submit_findings", "args": args, "id": "s1"}])
 
 
-FINDING = {"file": "app.py", "line": 5, "severity": "high", "category": "security",
-           "rule": "shell", "title": "os.system on input", "evidence": "made up",
-           "confidence": 0.9}
+FINDING = {
+    "file": "app.py",
+    "line": 5,
+    "severity": "high",
+    "category": "security",
+    "rule": "shell",
+    "title": "os.system on input",
+    "evidence": "made up",
+    "confidence": 0.9,
+}
 
 
 def _compile(model: ScriptedChatModel) -> Any:
@@ -74,11 +85,13 @@ def _compile(model: ScriptedChatModel) -> Any:
 
 
 def test_review_pauses_then_approval_publishes_once(repo: Path) -> None:
-    model = ScriptedChatModel(responses=[
-        _plan(["app.py"]),
-        AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["app.py"]}, "id": "c1"}]),
-        _submit([FINDING]),
-    ])
+    model = ScriptedChatModel(
+        responses=[
+            _plan(["app.py"]),
+            AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["app.py"]}, "id": "c1"}]),
+            _submit([FINDING]),
+        ]
+    )
     graph = _compile(model)
     config = {"configurable": {"thread_id": "t1"}}
     graph.invoke({"repo": str(repo)}, config, context=KeelContext())
@@ -98,13 +111,18 @@ def test_review_pauses_then_approval_publishes_once(repo: Path) -> None:
     assert not (repo / "KEEL_REVIEW.md").exists()
 
     result = graph.invoke(
-        Command(resume={"decisions": [{"type": "approve"}], "reviewer": "ana"}), config,
+        Command(resume={"decisions": [{"type": "approve"}], "reviewer": "ana"}),
+        config,
         context=KeelContext(),
     )
     assert result["status"] == "done"
     assert (repo / "KEEL_REVIEW.md").read_text().startswith("# Keel review")
     (action,) = result["action_results"]
-    assert (action["name"], action["status"], action["decision"]) == ("publish_review", "done", "approve")
+    assert (action["name"], action["status"], action["decision"]) == (
+        "publish_review",
+        "done",
+        "approve",
+    )
     assert graph.get_state(config).values["review"]["reviewer"] == "ana"
     assert result["guard_events"] == []
     model.assert_complete()
@@ -116,12 +134,15 @@ def test_reject_leaves_repo_untouched(repo: Path) -> None:
     config = {"configurable": {"thread_id": "t2"}}
     graph.invoke({"repo": str(repo)}, config, context=KeelContext())
     result = graph.invoke(
-        Command(resume={"decisions": [{"type": "reject", "message": "no"}]}), config,
+        Command(resume={"decisions": [{"type": "reject", "message": "no"}]}),
+        config,
         context=KeelContext(),
     )
     assert result["status"] == "done"
     assert result["action_results"] == []
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True)
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True
+    )
     assert status.stdout == ""
     model.assert_complete()
 
@@ -145,15 +166,21 @@ def test_ungrounded_finding_is_dropped_and_noted(repo: Path) -> None:
     result = graph.invoke({"repo": str(repo)}, config, context=KeelContext())
     assert result["findings"] == []
     handoff = graph.get_state(config).values["handoffs"][0]
-    assert handoff["open_questions"] == ["dropped ungrounded finding app.py:999 — the file has 5 lines"]
+    assert handoff["open_questions"] == [
+        "dropped ungrounded finding app.py:999 — the file has 5 lines"
+    ]
     model.assert_complete()
 
 
 def test_invalid_submission_is_sent_back_for_repair(repo: Path) -> None:
-    broken = AIMessage("", tool_calls=[{"name": "submit_findings", "args": {"findings": "nope"}, "id": "b1"}])
+    broken = AIMessage(
+        "", tool_calls=[{"name": "submit_findings", "args": {"findings": "nope"}, "id": "b1"}]
+    )
     model = ScriptedChatModel(responses=[_plan(["app.py"]), broken, _submit([])])
     graph = _compile(model)
-    result = graph.invoke({"repo": str(repo)}, {"configurable": {"thread_id": "t5"}}, context=KeelContext())
+    result = graph.invoke(
+        {"repo": str(repo)}, {"configurable": {"thread_id": "t5"}}, context=KeelContext()
+    )
     assert result["status"] == "done"
     repair_prompt = model.seen[2][-1]
     assert "Invalid submission" in repair_prompt.content
@@ -161,8 +188,10 @@ def test_invalid_submission_is_sent_back_for_repair(repo: Path) -> None:
 
 
 def test_step_limit_halts_a_looping_specialist(repo: Path) -> None:
-    loop = [AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["app.py"]}, "id": f"l{i}"}])
-            for i in range(3)]
+    loop = [
+        AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["app.py"]}, "id": f"l{i}"}])
+        for i in range(3)
+    ]
     model = ScriptedChatModel(responses=[_plan(["app.py"]), *loop])
     graph = _compile(model)
     config = {"configurable": {"thread_id": "t6"}}
@@ -170,12 +199,19 @@ def test_step_limit_halts_a_looping_specialist(repo: Path) -> None:
     graph.invoke({"repo": str(repo)}, config, context=context)
     # the halted specialist hands off with confidence 0: a human must look
     (interrupt,) = graph.get_state(config).interrupts
-    assert interrupt.value["packet"]["triggers"] == ["confidence: 1 handoff(s) below 0.5 (lowest 0.00)"]
+    assert interrupt.value["packet"]["triggers"] == [
+        "confidence: 1 handoff(s) below 0.5 (lowest 0.00)"
+    ]
     assert [r["name"] for r in interrupt.value["action_requests"]] == ["accept_result"]
-    result = graph.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config, context=context)
+    result = graph.invoke(
+        Command(resume={"decisions": [{"type": "approve"}]}), config, context=context
+    )
     (event,) = result["guard_events"]
     assert event["guard"] == "step_limit" and event["verdict"] == "halt"
-    assert event["reason"] == "sec specialist stopped: 3 model turns (limit 3), 3 tool calls (limit 40)"
+    assert (
+        event["reason"]
+        == "sec specialist stopped: 3 model turns (limit 3), 3 tool calls (limit 40)"
+    )
     assert result["status"] == "halted"
     assert "step_limit" in result["report"]["markdown"]
     model.assert_complete()

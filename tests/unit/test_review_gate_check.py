@@ -17,24 +17,52 @@ from nodes.guards.review_gate import (
 
 
 def _finding(severity: str) -> dict[str, Any]:
-    return {"id": severity, "file": "a.py", "line": 1, "end_line": 1, "severity": severity,
-            "category": "security", "rule": "X", "title": "t", "evidence": "e",
-            "specialist": "security", "confidence": 0.9, "sources": ["bandit"]}
+    return {
+        "id": severity,
+        "file": "a.py",
+        "line": 1,
+        "end_line": 1,
+        "severity": severity,
+        "category": "security",
+        "rule": "X",
+        "title": "t",
+        "evidence": "e",
+        "specialist": "security",
+        "confidence": 0.9,
+        "sources": ["bandit"],
+    }
 
 
 def _action(name: str, effect: str = "write", args: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"id": name, "name": name, "args": args or {}, "effect": effect, "reason": "r",
-            "proposed_by": "report"}
+    return {
+        "id": name,
+        "name": name,
+        "args": args or {},
+        "effect": effect,
+        "reason": "r",
+        "proposed_by": "report",
+    }
 
 
 def _handoff(confidence: float) -> dict[str, Any]:
-    return {"source": "security", "target": "report", "summary": "s", "evidence": [],
-            "open_questions": ["q"], "confidence": confidence}
+    return {
+        "source": "security",
+        "target": "report",
+        "summary": "s",
+        "evidence": [],
+        "open_questions": ["q"],
+        "confidence": confidence,
+    }
 
 
 def _check(**kw: Any) -> list[str]:
-    base: dict[str, Any] = {"findings": [], "actions": [], "handoffs": [], "thread_id": "t",
-                            "context": KeelContext()}
+    base: dict[str, Any] = {
+        "findings": [],
+        "actions": [],
+        "handoffs": [],
+        "thread_id": "t",
+        "context": KeelContext(),
+    }
     return check_review_triggers(**(base | kw))
 
 
@@ -72,13 +100,19 @@ def test_sampling_is_reproducible_and_proportional() -> None:
 
 
 def test_request_has_hitl_shape_and_packet() -> None:
-    state = {"pending_actions": [_action("publish_review", args={"path": "R.md"}),
-                                 _action("apply_autofix", args={"diff": "d"})],
-             "findings": [_finding("high")], "handoffs": [_handoff(0.7)]}
+    state = {
+        "pending_actions": [
+            _action("publish_review", args={"path": "R.md"}),
+            _action("apply_autofix", args={"diff": "d"}),
+        ],
+        "findings": [_finding("high")],
+        "handoffs": [_handoff(0.7)],
+    }
     request = build_review_request(state, ["rule: x"])
     assert [r["name"] for r in request["action_requests"]] == ["apply_autofix", "publish_review"]
     assert request["review_configs"][0] == {
-        "action_name": "apply_autofix", "allowed_decisions": ["approve", "edit", "reject", "respond"]
+        "action_name": "apply_autofix",
+        "allowed_decisions": ["approve", "edit", "reject", "respond"],
     }
     packet = request["packet"]
     assert packet["triggers"] == ["rule: x"]
@@ -95,14 +129,25 @@ def test_request_without_actions_asks_to_accept_result() -> None:
 def test_parse_approve_edit_reject() -> None:
     actions = [_action("publish_review", args={"path": "R.md"}), _action("run_tests", "execute")]
     decisions, reviewer = parse_review_response(
-        {"decisions": [{"type": "edit", "edited_action": {"name": "publish_review",
-                                                         "args": {"path": "docs/R.md"}}},
-                       {"type": "reject", "message": "no"}], "reviewer": "ana"},
+        {
+            "decisions": [
+                {
+                    "type": "edit",
+                    "edited_action": {"name": "publish_review", "args": {"path": "docs/R.md"}},
+                },
+                {"type": "reject", "message": "no"},
+            ],
+            "reviewer": "ana",
+        },
         actions,
     )
     assert reviewer == "ana"
-    assert decisions[0] == {"action_id": "publish_review", "name": "publish_review",
-                            "type": "edit", "args": {"path": "docs/R.md"}}
+    assert decisions[0] == {
+        "action_id": "publish_review",
+        "name": "publish_review",
+        "type": "edit",
+        "args": {"path": "docs/R.md"},
+    }
     assert decisions[1]["type"] == "reject" and decisions[1]["message"] == "no"
 
 
@@ -112,11 +157,21 @@ def test_parse_approve_edit_reject() -> None:
         ("approve", "must be"),
         ({"decisions": []}, "expected 1 decision"),
         ({"decisions": [{"type": "yes"}]}, "must have type"),
-        ({"decisions": [{"type": "edit", "edited_action": {"name": "run_tests", "args": {}}}]},
-         "same name"),
-        ({"decisions": [{"type": "edit", "edited_action": {"name": "publish_review",
-                                                           "args": {"path": ""}}}]},
-         "invalid arguments for publish_review"),
+        (
+            {"decisions": [{"type": "edit", "edited_action": {"name": "run_tests", "args": {}}}]},
+            "same name",
+        ),
+        (
+            {
+                "decisions": [
+                    {
+                        "type": "edit",
+                        "edited_action": {"name": "publish_review", "args": {"path": ""}},
+                    }
+                ]
+            },
+            "invalid arguments for publish_review",
+        ),
     ],
 )
 def test_parse_rejects_bad_responses(response: Any, message: str) -> None:

@@ -11,8 +11,10 @@ from nodes.guards.step_limit import check_before_model_call
 def _turns(n: int) -> list:
     messages: list = [HumanMessage("go")]
     for i in range(n):
-        messages += [AIMessage("", tool_calls=[{"name": "t", "args": {}, "id": str(i)}]),
-                     ToolMessage("{}", tool_call_id=str(i))]
+        messages += [
+            AIMessage("", tool_calls=[{"name": "t", "args": {}, "id": str(i)}]),
+            ToolMessage("{}", tool_call_id=str(i)),
+        ]
     return messages
 
 
