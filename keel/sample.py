@@ -372,3 +372,24 @@ def build_sample_repo(dest: Path) -> Path:
     _git(dest, "add", "-A")
     _git(dest, "commit", "-q", "-m", "Add reporting and admin features")
     return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m keel.sample DEST`: build the sample repository at DEST."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m keel.sample DEST", file=sys.stderr)
+        return 2
+    try:
+        path = build_sample_repo(Path(args[0]))
+    except (FileExistsError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
