@@ -8,9 +8,11 @@ cd "$(dirname "$0")/.."
 tools_dir="${KEEL_TOOLS_DIR:-.keel-tools}"
 venv="$tools_dir/semgrep"
 python="${PYTHON:-python3}"
+# Without this `semgrep --version` phones home and waits ~100 s for a timeout offline.
+export SEMGREP_ENABLE_VERSION_CHECK=0 SEMGREP_SEND_METRICS=off
 
-if [[ -x "$venv/bin/semgrep" ]] && "$venv/bin/semgrep" --version >/dev/null 2>&1; then
-    echo "install-tools: semgrep $("$venv/bin/semgrep" --version 2>/dev/null) in $venv"
+if [[ -x "$venv/bin/semgrep" ]] && version=$("$venv/bin/semgrep" --version 2>/dev/null); then
+    echo "install-tools: semgrep $version in $venv"
     exit 0
 fi
 
