@@ -210,7 +210,7 @@ class Usage(TypedDict):
     tool_calls: int
     """Tool executions."""
     seconds: float
-    """Time spent in model and tool calls, summed across parallel agents."""
+    """Time spent waiting for the model, summed across parallel agents."""
 
 
 class GuardEvent(TypedDict):

@@ -159,8 +159,8 @@ def _markdown(data: Mapping[str, Any]) -> str:
         "",
         f"{usage.get('model_calls', 0)} model calls, {usage.get('tool_calls', 0)} tool calls, "
         f"{usage.get('input_tokens', 0)} tokens in / {usage.get('output_tokens', 0)} out "
-        f"(approximate), ${usage.get('cost_usd', 0):.4f}, {usage.get('seconds', 0):.1f} s "
-        "in model and tool calls.",
+        f"(approximate), ${usage.get('cost_usd', 0):.4f}, {usage.get('seconds', 0):.2f} s "
+        "waiting for the model.",
         "",
     ]
     return "\n".join(lines)
