@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from langgraph.runtime import Runtime
 
+from nodes.guards.policy import GuardPolicy
+
 if TYPE_CHECKING:
     from keel.settings import Settings
 
@@ -30,13 +32,9 @@ class KeelContext:
             "for the server at OPENAI_BASE_URL."
         },
     )
-    max_agent_steps: int = field(
-        default=24,
-        metadata={"description": "Model turns one specialist may take before it is stopped."},
-    )
-    max_tool_calls: int = field(
-        default=40,
-        metadata={"description": "Tool calls one specialist may make before it is stopped."},
+    guards: GuardPolicy = field(
+        default_factory=GuardPolicy,
+        metadata={"description": "Settings of every guard (loop, budget, drift, ...)."},
     )
     review_min_severity: str = field(
         default="high",
@@ -67,8 +65,7 @@ class KeelContext:
         """Build the run context from the process settings."""
         return cls(
             model=settings.model,
-            max_agent_steps=settings.max_agent_steps,
-            max_tool_calls=settings.max_tool_calls,
+            guards=settings.guards,
             review_min_severity=settings.review_min_severity,
             review_confidence_threshold=settings.review_confidence_threshold,
             review_sample_rate=settings.review_sample_rate,
@@ -78,13 +75,18 @@ class KeelContext:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the context as a JSON-able dict (stored with the thread for resumes)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["guards"] = self.guards.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeelContext:
         """Rebuild a context saved by `to_dict`, ignoring unknown keys."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("guards"), dict):
+            values["guards"] = GuardPolicy.from_dict(values["guards"])
+        return cls(**values)
 
 
 def current_thread_id(default: str = "local") -> str:

@@ -36,6 +36,8 @@ __all__ = [
     "Report",
     "ReviewRecord",
     "Severity",
+    "BudgetGrant",
+    "PendingVerdict",
     "SpecialistInput",
     "SpecialistOutput",
     "SpecialistState",
@@ -60,7 +62,9 @@ Category = Literal["security", "correctness", "style"]
 StepStatus = Literal["pending", "active", "done", "blocked"]
 """Lifecycle of a plan step."""
 
-ThreadStatus = Literal["running", "awaiting_approval", "done", "failed", "halted"]
+ThreadStatus = Literal[
+    "running", "awaiting_approval", "done", "failed", "halted", "budget_exhausted"
+]
 """Lifecycle of a thread, as the registry and `keel threads` show it."""
 
 Effect = Literal["read", "write", "execute", "external"]
@@ -243,6 +247,32 @@ class ReviewRecord(TypedDict):
     """UTC ISO timestamp of the decision."""
 
 
+class BudgetGrant(TypedDict):
+    """Limits a human raised after a soft budget escalation (absent keys: unchanged)."""
+
+    tokens: NotRequired[int]
+    """New token limit for the thread."""
+    cost_usd: NotRequired[float]
+    """New money limit, USD."""
+    model_calls: NotRequired[int]
+    """New model-call limit."""
+    tool_calls: NotRequired[int]
+    """New tool-call limit."""
+
+
+class PendingVerdict(TypedDict):
+    """A fired guard's verdict, handed from the agent node to the guard node."""
+
+    guard: str
+    """Guard node to run."""
+    action: Literal["nudge", "compress", "escalate", "halt"]
+    """What it decided."""
+    reason: str
+    """Why, with the numbers."""
+    detail: dict[str, Any]
+    """Guard-specific facts (offending call ids, limits, ...)."""
+
+
 class Report(TypedDict):
     """The review report in both renderings."""
 
@@ -331,6 +361,10 @@ class PipelineState(TypedDict):
     """Resources spent, summed."""
     guard_events: Annotated[list[GuardEvent], operator.add]
     """Audit trail of guards that fired."""
+    budget_grants: Annotated[list[BudgetGrant], operator.add]
+    """Budget raised by humans, oldest first."""
+    started_at: Annotated[str, keep_first]
+    """UTC ISO time the thread started (for the deadline)."""
     review: ReviewRecord | None
     """The human review, once decided."""
     report: Report | None
@@ -370,6 +404,12 @@ class SpecialistInput(TypedDict):
     """The original task, for context."""
     step: PlanStep
     """The assignment: files and instructions."""
+    spent: Usage
+    """What the thread had spent when the work was delegated (for the budget)."""
+    granted: list[BudgetGrant]
+    """Budget raised by humans before the delegation."""
+    clock_start: str
+    """UTC ISO time the active clock started (thread start or last human decision)."""
 
 
 class SpecialistState(TypedDict):
@@ -381,8 +421,20 @@ class SpecialistState(TypedDict):
     """The original task."""
     step: PlanStep
     """The assignment."""
+    spent: Usage
+    """Thread spend at delegation."""
+    clock_start: str
+    """Start of the active clock."""
     messages: Annotated[list[AnyMessage], add_messages]
-    """This specialist's own message channel."""
+    """This specialist's own message channel (compressible)."""
+    summary: str
+    """Running summary of messages the compressor folded away."""
+    verdict: PendingVerdict | None
+    """The guard verdict the agent node routed on, for the guard node."""
+    granted: list[BudgetGrant]
+    """Budget raised by humans before the delegation."""
+    budget_grants: Annotated[list[BudgetGrant], operator.add]
+    """Budget raised by humans while this specialist ran."""
     findings: Annotated[list[Finding], merge_by_id]
     """Findings this specialist reports."""
     handoffs: Annotated[list[Handoff], operator.add]
@@ -416,3 +468,5 @@ class SpecialistOutput(TypedDict):
     """What it spent."""
     guard_events: list[GuardEvent]
     """Guards that fired on it."""
+    budget_grants: list[BudgetGrant]
+    """Budget grants made while it ran."""

@@ -9,8 +9,9 @@ never copied into `os.environ`.
 | `OPENAI_BASE_URL` / `OPENAI_API_KEY` | unset | any OpenAI-compatible server |
 | `KEEL_HOME` | `.keel` | where the SQLite file and reports live |
 | `KEEL_DATABASE_URL` | `sqlite:///$KEEL_HOME/keel.db` | `sqlite:///PATH` or `postgresql://...` |
-| `KEEL_MAX_AGENT_STEPS` | 24 | model turns per specialist |
-| `KEEL_MAX_TOOL_CALLS` | 40 | tool calls per specialist |
+| `KEEL_GUARD_<NAME>` | see `GuardPolicy` | any guard setting (`KEEL_GUARD_BUDGET_COST_USD`) |
+| `KEEL_MAX_AGENT_STEPS` | 24 | alias of `KEEL_GUARD_MAX_AGENT_STEPS` |
+| `KEEL_MAX_TOOL_CALLS` | 40 | alias of `KEEL_GUARD_MAX_TOOL_CALLS` |
 | `KEEL_REVIEW_MIN_SEVERITY` | `high` | findings at or above it need human review |
 | `KEEL_REVIEW_CONFIDENCE` | 0.5 | handoffs below it need human review |
 | `KEEL_REVIEW_SAMPLE_RATE` | 0.0 | fraction of automatic runs sampled for review |
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from dotenv import dotenv_values
+
+from nodes.guards.policy import GuardPolicy
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -46,8 +49,7 @@ class Settings:
     openai_api_key: str | None
     home: Path
     database_url: str
-    max_agent_steps: int
-    max_tool_calls: int
+    guards: GuardPolicy
     review_min_severity: str
     review_confidence_threshold: float
     review_sample_rate: float
@@ -102,8 +104,7 @@ class Settings:
             openai_api_key=merged.get("OPENAI_API_KEY") or None,
             home=home,
             database_url=database_url,
-            max_agent_steps=int(number("KEEL_MAX_AGENT_STEPS", "24", int)),
-            max_tool_calls=int(number("KEEL_MAX_TOOL_CALLS", "40", int)),
+            guards=_guard_policy(merged),
             review_min_severity=severity,
             review_confidence_threshold=number("KEEL_REVIEW_CONFIDENCE", "0.5", float),
             review_sample_rate=sample,
@@ -111,3 +112,30 @@ class Settings:
             tool_timeout_s=number("KEEL_TOOL_TIMEOUT", "300", float),
             reviewer=get("KEEL_REVIEWER", merged.get("USER", "") or "unknown"),
         )
+
+
+_ALIASES = {"max_agent_steps": "KEEL_MAX_AGENT_STEPS", "max_tool_calls": "KEEL_MAX_TOOL_CALLS"}
+
+
+def _guard_policy(env: Mapping[str, str]) -> GuardPolicy:
+    """Build the guard policy from `KEEL_GUARD_<NAME>` variables (and two aliases)."""
+    values: dict[str, object] = {}
+    for f in fields(GuardPolicy):
+        name = f"KEEL_GUARD_{f.name.upper()}"
+        raw = (env.get(name) or env.get(_ALIASES.get(f.name, ""), "") or "").strip()
+        if not raw:
+            continue
+        default = getattr(GuardPolicy(), f.name)
+        try:
+            if isinstance(default, tuple):
+                values[f.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
+            elif isinstance(default, bool | str):
+                values[f.name] = raw
+            else:
+                values[f.name] = type(default)(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a valid {type(default).__name__}") from None
+    try:
+        return GuardPolicy(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None

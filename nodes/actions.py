@@ -54,11 +54,26 @@ class _NoArgs(BaseModel):
     pass
 
 
+class _GrantArgs(BaseModel):
+    tokens: int | None = Field(default=None, gt=0)
+    cost_usd: float | None = Field(default=None, gt=0)
+    model_calls: int | None = Field(default=None, gt=0)
+    tool_calls: int | None = Field(default=None, gt=0)
+
+
+class _ContinueArgs(BaseModel):
+    pass
+
+
 _SCHEMAS: dict[str, type[BaseModel]] = {
     "apply_autofix": _AutofixArgs,
     "run_tests": _RunTestsArgs,
     "publish_review": _PublishArgs,
     "accept_result": _NoArgs,
+    # decisions asked by guards (no side effect)
+    "grant_budget": _GrantArgs,
+    "continue_agent": _ContinueArgs,
+    "extend_deadline": _ContinueArgs,
 }
 
 

@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from graphs.context import KeelContext, current_thread_id
-from graphs.state import Finding, PendingAction, PipelineState
+from graphs.state import Finding, PendingAction, PipelineState, ThreadStatus
 from keel.models import model_label
 from nodes.guards.review_gate import check_review_triggers
 from tools import ruff
@@ -117,6 +117,15 @@ def _test_findings(state: PipelineState) -> list[Finding]:
     return findings
 
 
+def _final_status(state: PipelineState) -> ThreadStatus:
+    events = state.get("guard_events", [])
+    if any(e["guard"] == "budget" and e["verdict"] == "halt" for e in events):
+        return "budget_exhausted"
+    plan = state.get("plan", [])
+    blocked = [s for s in plan if s["status"] == "blocked"]
+    return "halted" if blocked and len(blocked) == len(plan) else "done"
+
+
 def report_markdown(state: PipelineState) -> str:
     """The Markdown the `publish_review` action writes (the latest report)."""
     rendered = state.get("report")
@@ -127,8 +136,7 @@ def finalize(state: PipelineState, runtime: Runtime[KeelContext]) -> dict[str, A
     """Fold action results into the findings; write the final report."""
     context = runtime.context or KeelContext()
     new_findings = _test_findings(state)
-    blocked = [s for s in state.get("plan", []) if s["status"] == "blocked"]
-    status = "halted" if blocked and len(blocked) == len(state.get("plan", [])) else "done"
+    status = _final_status(state)
     view = {**state, "findings": [*state.get("findings", []), *new_findings], "status": status}
     label = model_label(context.model)
     return {

@@ -1,13 +1,16 @@
 """A specialist agent: a model with only its own tools, as a compiled subgraph.
 
     START → agent ⇄ tools
-              ↓ submit_findings      ↘ (limit hit)
-            finish → END            step_limit → END
+              ↓ submit_findings
+            finish → END
+    agent → step_limit | budget | deadline | compress | tool_misuse | loop | drift
+    finish → validate → agent
 
-The agent node runs the step-limit check before each model request (no extra
-super-step) and routes with a typed `Command`. `finish` validates the submission,
-grounds every finding in the repository and hands off a structured packet; an invalid
-submission goes back to the model with the validation error (bounded by the step limit).
+The agent node runs the guards' checks where routing already happens — before each
+model request and right after the answer — and routes with a `Command` to `tools`,
+`finish`, or the guard whose check fired (no extra super-step when none fires).
+`finish` validates the submission (an invalid one goes to the `validate` guard for a
+repair turn), grounds every finding in the repository and hands off a structured packet.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -45,7 +48,9 @@ from graphs.state import (
     SpecialistState,
     Usage,
 )
-from nodes.guards.step_limit import GUARD_NAME, check_before_model_call, step_limit_node
+from nodes.guards import validate
+from nodes.guards._verdict import guard_event
+from nodes.guards.attach import GUARD_NODES, attach_guards
 
 from .grounding import ground_findings
 from .prompts import SPECIALIST_SYSTEM_PROMPT, SPECIALIST_TASK_PROMPT, SUBMIT_REMINDER
@@ -102,10 +107,9 @@ def build_specialist(
     """Compile the specialist's agent loop as a subgraph named after it."""
     bound_tools: list[BaseTool] = [*spec.tools, SUBMIT_TOOL]
 
-    def agent(
-        state: SpecialistState, runtime: Runtime[KeelContext]
-    ) -> Command[Literal["tools", "finish", "step_limit"]]:
+    def agent(state: SpecialistState, runtime: Runtime[KeelContext]) -> Command[Any]:
         context = runtime.context or KeelContext()
+        policy = context.guards
         messages: list[BaseMessage] = list(state.get("messages", []))
         opening: list[BaseMessage] = []
         if not messages:
@@ -124,35 +128,44 @@ def build_specialist(
                     )
                 ),
             ]
+        pending_tools = _new_tool_results(messages)
         tool_usage = Usage(
             input_tokens=0,
             output_tokens=0,
             cost_usd=0.0,
             model_calls=0,
-            tool_calls=_new_tool_results(messages),
+            tool_calls=pending_tools,
             seconds=0.0,
         )
-        verdict = check_before_model_call(
-            spec.name,
-            messages,
-            max_steps=context.max_agent_steps,
-            max_tool_calls=context.max_tool_calls,
+        verdict = guards.before_model_call(
+            state, policy, pending_tool_calls=pending_tools, messages=[*messages, *opening]
         )
         if verdict.fired:
-            return Command(goto=GUARD_NAME, update={"messages": opening, "usage": tool_usage})
+            return Command(
+                goto=verdict.guard,
+                update={"messages": opening, "usage": tool_usage, "verdict": verdict.pending()},
+            )
         model = model_for(context.model).bind_tools(bound_tools)
         started = time.perf_counter()
         response = model.invoke([*messages, *opening])
         usage = usage_of(response, context.model, time.perf_counter() - started)
         usage["tool_calls"] = tool_usage["tool_calls"]
-        update = {"messages": [*opening, response], "usage": usage}
+        update: dict[str, Any] = {"messages": [*opening, response], "usage": usage}
         if not isinstance(response, AIMessage) or not response.tool_calls:
             return Command(goto="finish", update=update)
         if _submit_call(response) is not None:
             return Command(goto="finish", update=update)
+        verdict = guards.after_model_call(
+            {**state, "messages": [*messages, *opening]}, response, policy
+        )
+        if verdict.fired:
+            return Command(goto=verdict.guard, update=update | {"verdict": verdict.pending()})
         return Command(goto="tools", update=update)
 
-    def finish(state: SpecialistState) -> Command[Literal["agent", "__end__"]]:
+    def finish(
+        state: SpecialistState, runtime: Runtime[KeelContext]
+    ) -> Command[Literal["agent", "validate", "__end__"]]:
+        policy = (runtime.context or KeelContext()).guards
         messages = state.get("messages", [])
         call = _submit_call(messages[-1]) if messages else None
         if call is None:
@@ -160,14 +173,16 @@ def build_specialist(
         try:
             submission = FindingsSubmission.model_validate(call["args"])
         except ValidationError as exc:
-            error = ToolMessage(
-                content=f"Invalid submission, fix it and call {SUBMIT_TOOL_NAME} again:\n{exc}",
-                tool_call_id=call["id"],
-                name=SUBMIT_TOOL_NAME,
-                status="error",
+            verdict = validate.check_submission(
+                state, exc, agent=spec.name, call_id=call["id"] or "", policy=policy
             )
-            return Command(goto="agent", update={"messages": [error]})
+            return Command(goto=validate.GUARD_NAME, update={"verdict": verdict.pending()})
         findings, dropped = ground_findings(state["repo"], submission.findings, spec.name)
+        events = (
+            [guard_event(validate.grounding_event(spec.name, dropped), spec.name)]
+            if dropped
+            else []
+        )
         step = state["step"]
         open_questions = list(submission.open_questions)
         open_questions += [f"dropped ungrounded finding {reason}" for reason in dropped]
@@ -191,6 +206,7 @@ def build_specialist(
             goto="__end__",  # END
             update={
                 "messages": [ack],
+                "guard_events": events,
                 "findings": findings,
                 "pending_actions": actions,
                 "plan": [PlanStep(**{**step, "status": "done"})],
@@ -213,11 +229,10 @@ def build_specialist(
         input_schema=SpecialistInput,
         output_schema=SpecialistOutput,
     )
-    builder.add_node("agent", agent)
+    builder.add_node("agent", agent, destinations=("tools", "finish", *GUARD_NODES))
     builder.add_node("tools", ToolNode(list(spec.tools), handle_tool_errors=True))
-    builder.add_node("finish", finish)
-    builder.add_node(GUARD_NAME, step_limit_node(spec.name))
+    builder.add_node("finish", finish, destinations=("agent", validate.GUARD_NAME, END))
+    guards = attach_guards(builder, agent=spec.name, tools=spec.tools, submit_tool=SUBMIT_TOOL_NAME)
     builder.add_edge(START, "agent")
     builder.add_edge("tools", "agent")
-    builder.add_edge(GUARD_NAME, END)
     return builder.compile(name=spec.name)

@@ -19,7 +19,15 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from graphs.context import KeelContext, RuntimeNode
-from graphs.state import Observation, PipelineState, PlanStep, SpecialistInput, Task
+from graphs.state import (
+    Observation,
+    PipelineState,
+    PlanStep,
+    SpecialistInput,
+    Task,
+    add_usage,
+)
+from nodes.guards._verdict import Verdict, guard_event, utc_now
 from tools import git
 
 from .prompts import SUPERVISOR_PROMPT
@@ -64,6 +72,7 @@ def intake(state: PipelineState) -> dict[str, Any]:
         "task": task,
         "scope": scope,
         "status": "running",
+        "started_at": utc_now(),
         "observations": [Observation(source="intake", text=f"{len(scope)} file(s) in scope")],
     }
 
@@ -101,13 +110,20 @@ def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFacto
         plan: Plan | None = result.get("parsed")
         steps: list[PlanStep] = []
         blockers: list[str] = []
+        dropped: list[str] = []
         if plan is None:
             blockers.append(f"supervisor returned no valid plan: {result.get('parsing_error')}")
         else:
             in_scope = set(scope)
             for assignment in plan.assignments:
                 files = [f for f in assignment.files if f in in_scope]
-                if assignment.specialist not in by_name or not files:
+                outside = [f for f in assignment.files if f not in in_scope]
+                if assignment.specialist not in by_name:
+                    dropped.append(f"unknown specialist {assignment.specialist!r}")
+                    continue
+                if outside:
+                    dropped.append(f"{len(outside)} file(s) outside the scope: {outside[:3]}")
+                if not files:
                     continue
                 steps.append(
                     PlanStep(
@@ -119,10 +135,25 @@ def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFacto
                     )
                 )
         update: dict[str, Any] = {"plan": steps, "usage": usage, "blockers": blockers}
+        if dropped:
+            verdict = Verdict("validate", "nudge", "plan checked: dropped " + "; ".join(dropped))
+            update["guard_events"] = [guard_event(verdict, "supervisor")]
         if not steps:
             return Command(goto="report", update=update)
+        spent = add_usage(state.get("usage"), usage)
+        clock_start = state.get("started_at") or utc_now()
         sends = [
-            Send(step["specialist"], SpecialistInput(repo=state["repo"], task=task, step=step))
+            Send(
+                step["specialist"],
+                SpecialistInput(
+                    repo=state["repo"],
+                    task=task,
+                    step=step,
+                    spent=spent,
+                    granted=list(state.get("budget_grants") or []),
+                    clock_start=clock_start,
+                ),
+            )
             for step in steps
         ]
         return Command(goto=sends, update=update)

@@ -17,6 +17,7 @@ from langgraph.types import Command
 from graphs.context import KeelContext
 from graphs.pipeline import build_pipeline
 from nodes.agents.specialist import SpecialistSpec
+from nodes.guards.policy import GuardPolicy
 from tests.support.scripted import ScriptedChatModel
 
 CODE = "import os\n\n\ndef run(cmd):\n    os.system(cmd)\n"
@@ -48,8 +49,14 @@ def scan(paths: list[str]) -> str:
     return json.dumps({"issues": [], "scanned": paths})
 
 
+@tool
+def grep(pattern: str) -> str:
+    """Search the code."""
+    return json.dumps({"matches": [], "pattern": pattern})
+
+
 SPEC = SpecialistSpec(
-    name="sec", area="security", description="d", handles=("*.py",), tools=(scan,)
+    name="sec", area="security", description="d", handles=("*.py",), tools=(scan, grep)
 )
 
 
@@ -187,15 +194,16 @@ def test_invalid_submission_is_sent_back_for_repair(repo: Path) -> None:
     model.assert_complete()
 
 
-def test_step_limit_halts_a_looping_specialist(repo: Path) -> None:
+def test_step_limit_halts_a_busy_specialist(repo: Path) -> None:
+    # different searches each turn: not a loop, just too many turns
     loop = [
-        AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["app.py"]}, "id": f"l{i}"}])
+        AIMessage("", tool_calls=[{"name": "grep", "args": {"pattern": f"p{i}"}, "id": f"l{i}"}])
         for i in range(3)
     ]
     model = ScriptedChatModel(responses=[_plan(["app.py"]), *loop])
     graph = _compile(model)
     config = {"configurable": {"thread_id": "t6"}}
-    context = KeelContext(max_agent_steps=3)
+    context = KeelContext(guards=GuardPolicy(max_agent_steps=3))
     graph.invoke({"repo": str(repo)}, config, context=context)
     # the halted specialist hands off with confidence 0: a human must look
     (interrupt,) = graph.get_state(config).interrupts

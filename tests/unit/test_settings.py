@@ -21,13 +21,14 @@ def test_env_wins_over_dotenv(tmp_path: Path) -> None:
     dotenv.write_text("KEEL_MODEL=openai:gpt-4o-mini\nKEEL_MAX_AGENT_STEPS=7\n")
     settings = Settings.load({"KEEL_MODEL": "offline"}, dotenv=dotenv)
     assert settings.model == "offline"
-    assert settings.max_agent_steps == 7
+    assert settings.guards.max_agent_steps == 7
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"KEEL_MAX_AGENT_STEPS": "many"}, "KEEL_MAX_AGENT_STEPS='many' is not a valid int"),
+        ({"KEEL_MAX_AGENT_STEPS": "many"}, "KEEL_GUARD_MAX_AGENT_STEPS='many' is not a valid int"),
+        ({"KEEL_GUARD_BUDGET_SOFT_RATIO": "3"}, "budget_soft_ratio must be in"),
         ({"KEEL_DATABASE_URL": "mysql://x"}, "must start with sqlite:/// or postgresql://"),
         ({"KEEL_REVIEW_MIN_SEVERITY": "urgent"}, "is not one of"),
         ({"KEEL_REVIEW_SAMPLE_RATE": "2"}, "must be between 0 and 1"),
