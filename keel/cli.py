@@ -280,14 +280,17 @@ def _conclude(
 ) -> int:
     """Show the outcome; prompt for a decision on a terminal unless --no-input."""
     interactive = sys.stdin.isatty() and not getattr(args, "no_input", True) and not args.json
-    while outcome.status == "awaiting_approval" and interactive and outcome.interrupt:
+    while outcome.status == "awaiting_approval" and interactive and outcome.interrupts:
         if outcome.report:
             terminal.markdown(outcome.report["markdown"])
-        terminal.show_request(outcome.interrupt)
-        decision = terminal.ask_decisions(outcome.interrupt)
-        decision["reviewer"] = settings.reviewer
+        answers: dict[str, Any] = {}
+        for interrupt_id, request in outcome.interrupts:
+            terminal.show_request(request)
+            answers[interrupt_id] = terminal.ask_decisions(request) | {
+                "reviewer": settings.reviewer
+            }
         outcome = runner.resume(
-            outcome.thread_id, context=context, decision=decision, progress=terminal.progress
+            outcome.thread_id, context=context, decision=answers, progress=terminal.progress
         )
     return _print_outcome(args, terminal, outcome)
 
@@ -301,13 +304,17 @@ def _print_outcome(args: argparse.Namespace, terminal: Terminal, outcome: Outcom
                 "status": outcome.status,
                 "report": report["data"] if report else None,
                 "review_request": outcome.interrupt,
+                "review_requests": [
+                    {"interrupt_id": interrupt_id, **request}
+                    for interrupt_id, request in outcome.interrupts
+                ],
             }
         )
     elif report:
         terminal.markdown(report["markdown"])
     if outcome.status == "awaiting_approval":
-        if outcome.interrupt:
-            terminal.show_request(outcome.interrupt)
+        for _, request in outcome.interrupts:
+            terminal.show_request(request)
         terminal.info(
             f"\nThread {outcome.thread_id} is awaiting approval. Continue with:\n"
             f"  keel approve {outcome.thread_id}\n"
@@ -441,28 +448,35 @@ def _cmd_decide(
     context: KeelContext,
 ) -> int:
     outcome = runner.outcome(args.thread)
-    if outcome.status != "awaiting_approval" or not outcome.interrupt:
+    if outcome.status != "awaiting_approval" or not outcome.interrupts:
         raise CliError(
             EXIT_WRONG_STATE,
             f"thread {args.thread} is not awaiting approval (status: {outcome.status})",
         )
-    requests = list(outcome.interrupt.get("action_requests", []))
-    if args.command == "approve":
-        decisions = (
-            _parse_edit(args.edit, requests)
-            if args.edit
-            else [{"type": "approve"} for _ in requests]
-        )
-    else:
-        decisions = [{"type": "reject", "message": args.reason} for _ in requests]
-    decision = {"decisions": decisions, "reviewer": args.reviewer or settings.reviewer}
-    try:
-        parse_review_response(decision, requests)
-    except ReviewResponseError as exc:
-        raise CliError(EXIT_USAGE, f"invalid decision: {exc}") from None
+    every_request = [r for _, req in outcome.interrupts for r in req.get("action_requests", [])]
+    if args.command == "approve" and args.edit:
+        edits = _parse_edit(args.edit, every_request)
+    reviewer = args.reviewer or settings.reviewer
+    answers: dict[str, Any] = {}
+    position = 0
+    for interrupt_id, request in outcome.interrupts:
+        requests = list(request.get("action_requests", []))
+        if args.command == "reject":
+            decisions = [{"type": "reject", "message": args.reason} for _ in requests]
+        elif args.edit:
+            decisions = edits[position : position + len(requests)]
+        else:
+            decisions = [{"type": "approve"} for _ in requests]
+        position += len(requests)
+        answer = {"decisions": decisions, "reviewer": reviewer}
+        try:
+            parse_review_response(answer, requests)
+        except ReviewResponseError as exc:
+            raise CliError(EXIT_USAGE, f"invalid decision: {exc}") from None
+        answers[interrupt_id] = answer
     try:
         outcome = runner.resume(
-            args.thread, context=context, decision=decision, progress=terminal.progress
+            args.thread, context=context, decision=answers, progress=terminal.progress
         )
     except _database_errors():
         raise

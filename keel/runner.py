@@ -37,7 +37,14 @@ class Outcome:
     thread_id: str
     status: str
     values: dict[str, Any]
-    interrupt: dict[str, Any] | None
+    interrupts: list[tuple[str, dict[str, Any]]]
+    """Pending interrupts as (interrupt id, request); several when guards escalate in
+    parallel specialists."""
+
+    @property
+    def interrupt(self) -> dict[str, Any] | None:
+        """The first pending request, if any."""
+        return self.interrupts[0][1] if self.interrupts else None
 
     @property
     def report(self) -> dict[str, Any] | None:
@@ -67,18 +74,18 @@ class Runner:
     def outcome(self, thread_id: str) -> Outcome:
         """Read where a thread stands from its checkpoint."""
         snap = self.snapshot(thread_id)
-        interrupt = None
-        if snap.interrupts:
-            value = snap.interrupts[0].value
-            interrupt = value if isinstance(value, dict) else {"value": value}
+        interrupts = [
+            (item.id, item.value if isinstance(item.value, dict) else {"value": item.value})
+            for item in snap.interrupts
+        ]
         values = dict(snap.values or {})
-        if interrupt is not None:
+        if interrupts:
             status = "awaiting_approval"
         elif snap.next:
             status = "failed"  # stopped mid-run: `keel resume` continues it
         else:
             status = str(values.get("status") or "failed")
-        return Outcome(thread_id=thread_id, status=status, values=values, interrupt=interrupt)
+        return Outcome(thread_id=thread_id, status=status, values=values, interrupts=interrupts)
 
     def _drive(
         self,
@@ -146,7 +153,7 @@ class Runner:
         decision: dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
     ) -> Outcome:
-        """Continue a thread: with a review decision, or from its last checkpoint."""
+        """Continue a thread: with decisions keyed by interrupt id, or from its last checkpoint."""
         graph_input: Command[Any] | None = (
             Command(resume=decision) if decision is not None else None
         )
