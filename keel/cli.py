@@ -8,6 +8,7 @@
     keel reject THREAD --reason TEXT           reject them
     keel resume THREAD                         continue a thread that stopped mid-run
     keel history THREAD                        list a thread's checkpoints
+    keel feedback export [--output FILE]       every human decision, as JSONL
 
 Exit codes (also in the README):
 
@@ -40,6 +41,7 @@ from keel.models import ModelError, chat_model
 from keel.persistence import DatabaseUnavailableError, describe_url, open_persistence
 from keel.runner import Outcome, Runner, new_thread_id
 from keel.settings import Settings, SettingsError
+from nodes.guards.feedback import iter_feedback
 from nodes.guards.review_gate import ReviewResponseError, parse_review_response
 from tools import git
 
@@ -130,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
 
     history = sub.add_parser("history", parents=[common], help="list a thread's checkpoints")
     history.add_argument("thread")
+
+    feedback = sub.add_parser("feedback", parents=[common], help="the human-decision log")
+    feedback.add_argument("action", choices=["export"])
+    feedback.add_argument("--output", type=Path, help="write JSONL here (default stdout)")
     return parser
 
 
@@ -181,6 +187,8 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
                 return _cmd_run(args, terminal, runner, settings, *prepared)
             if args.command == "threads":
                 return _cmd_threads(args, terminal, runner)
+            if args.command == "feedback":
+                return _cmd_feedback(args, terminal, runner)
             record = runner.persistence.registry.get(args.thread)
             if record is None:
                 raise CliError(EXIT_UNKNOWN_THREAD, f"unknown thread: {args.thread}")
@@ -350,6 +358,20 @@ def _cmd_threads(args: argparse.Namespace, terminal: Terminal, runner: Runner) -
             for r in records
         ],
     )
+    return EXIT_DONE
+
+
+def _cmd_feedback(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
+    lines = [
+        json.dumps(entry, sort_keys=True, default=str)
+        for entry in iter_feedback(runner.persistence.store)
+    ]
+    text = "".join(line + "\n" for line in lines)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        terminal.info(f"{len(lines)} decision(s) written to {args.output}")
+    else:
+        sys.stdout.write(text)
     return EXIT_DONE
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from langgraph.types import interrupt
 
+from nodes.guards.feedback import record_feedback
 from nodes.guards.review_gate import ALLOWED_DECISIONS, parse_review_response
 
 __all__ = ["Escalation", "ask_human"]
@@ -77,7 +78,9 @@ def ask_human(
         },
     }
     response = interrupt(request)
-    (decision,), reviewer = parse_review_response(response, request["action_requests"])
+    decisions, reviewer = parse_review_response(response, request["action_requests"])
+    record_feedback(request, decisions, reviewer)
+    (decision,) = decisions
     return Escalation(
         decision=decision["type"],
         args=dict(decision.get("args", args)),

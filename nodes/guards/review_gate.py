@@ -16,6 +16,7 @@ or `{"type": "respond", "message": ...}`.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -36,6 +37,7 @@ from nodes.actions import ACTION_ORDER, ActionArgsError, validate_action_args
 from nodes.agents.render import merge_findings
 
 from ._verdict import utc_now
+from .feedback import record_feedback
 
 __all__ = [
     "ALLOWED_DECISIONS",
@@ -85,6 +87,15 @@ def check_review_triggers(
     effects = sorted({a["name"] for a in actions if a["effect"] != "read"})
     if effects:
         triggers.append(f"rule: side effect proposed ({', '.join(effects)})")
+    sensitive = sorted(
+        {
+            f["file"]
+            for f in findings
+            if any(fnmatch.fnmatch(f["file"], glob) for glob in context.guards.sensitive_paths)
+        }
+    )
+    if sensitive:
+        triggers.append(f"rule: findings in sensitive paths ({', '.join(sensitive[:5])})")
     severe = [
         f
         for f in merge_findings(findings)
@@ -220,8 +231,10 @@ def review_gate(
         context=context,
     )
     actions = _gated_actions(state)
-    response = interrupt(build_review_request(state, triggers))
+    request = build_review_request(state, triggers)
+    response = interrupt(request)
     decisions, reviewer = parse_review_response(response, actions)
+    record_feedback(request, decisions, reviewer)
     record = ReviewRecord(
         interrupt_id=hashlib.sha256(f"{thread_id}:{GUARD_NAME}".encode()).hexdigest()[:16],
         triggers=triggers,
