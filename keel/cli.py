@@ -22,7 +22,7 @@ Exit codes (also in the README):
 | 4 | unknown thread |
 | 5 | the thread is not in a state for this command (e.g. approve when nothing awaits approval) |
 | 6 | database unavailable |
-| 7 | halted by a guard (the report is partial) |
+| 7 | halted by a guard, or the budget is exhausted (the report is partial) |
 """
 
 from __future__ import annotations
@@ -331,7 +331,7 @@ def _print_outcome(args: argparse.Namespace, terminal: Terminal, outcome: Outcom
         return EXIT_AWAITING
     if outcome.status == "done":
         return EXIT_DONE
-    if outcome.status == "halted":
+    if outcome.status in ("halted", "budget_exhausted"):
         return EXIT_HALTED
     return EXIT_FAILED
 

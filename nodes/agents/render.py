@@ -72,6 +72,7 @@ def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str)
         "blockers": state.get("blockers") or [],
         "guard_events": state.get("guard_events") or [],
         "usage": state.get("usage") or {},
+        "budget_grants": state.get("budget_grants") or [],
     }
     return Report(markdown=_markdown(data), data=data)
 

@@ -17,7 +17,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from graphs.context import KeelContext, current_thread_id
-from graphs.state import Finding, PendingAction, PipelineState, ThreadStatus
+from graphs.state import Finding, GuardEvent, PendingAction, PipelineState, ThreadStatus
+from nodes.guards import budget
+from nodes.guards._verdict import Verdict, guard_event
 from keel.models import model_label
 from nodes.guards.review_gate import check_review_triggers
 from tools import ruff
@@ -60,11 +62,35 @@ def _propose(state: PipelineState, context: KeelContext) -> list[PendingAction]:
     return actions
 
 
+def _thread_budget(state: PipelineState, context: KeelContext) -> GuardEvent | None:
+    """The thread-level budget check: spend rolled up across every specialist."""
+    limits = budget.effective_limits(context.guards, state.get("budget_grants", []))
+    used = budget.spend(state.get("usage"))
+    over = [key for key, limit in limits.items() if limit > 0 and used[key] > limit]
+    if not over:
+        return None
+    parts = ", ".join(f"{key} {used[key]:g}/{limits[key]:g}" for key in over)
+    verdict = Verdict(budget.GUARD_NAME, "halt", f"thread budget exhausted: {parts}")
+    return guard_event(verdict, "pipeline")
+
+
 def report(
     state: PipelineState, runtime: Runtime[KeelContext]
 ) -> Command[Literal["review_gate", "finalize"]]:
     """Propose effects, render the report, and route to review when a trigger fires."""
     context = runtime.context or KeelContext()
+    exhausted = _thread_budget(state, context)
+    if exhausted is not None:
+        view = {**state, "guard_events": [*state.get("guard_events", []), exhausted]}
+        rendered = render_report(
+            view | {"status": "budget_exhausted"},
+            thread_id=current_thread_id(),
+            model_label=model_label(context.model),
+        )
+        return Command(
+            goto="finalize",
+            update={"guard_events": [exhausted], "report": rendered, "status": "budget_exhausted"},
+        )
     proposed = _propose(state, context)
     actions = {a["id"]: a for a in [*state.get("pending_actions", []), *proposed]}
     triggers = check_review_triggers(

@@ -29,6 +29,7 @@ def test_review_waits_then_approve_in_new_process_completes(
     assert data["status"] == "awaiting_approval"
     report = data["report"]
     assert report["model"] == "offline" and report["offline"] is True
+    assert report["guard_events"] == []  # a clean run: no guard false positives
     for planted in TOOL_PLANTED:
         assert _located(
             report["findings"], planted["file"], planted["line"], planted["category"]
@@ -62,6 +63,7 @@ def test_review_waits_then_approve_in_new_process_completes(
     assert " M inventory/reports.py" in status  # ruff's autofix (unused import) applied
     assert "import json\n" not in (sample_repo / "inventory/reports.py").read_text()
     assert final["report"]["review"]["reviewer"] == "e2e-reviewer"
+    assert final["report"]["guard_events"] == []
 
     threads = keel("threads", "--json").json()
     assert [(t["thread_id"], t["status"]) for t in threads] == [(thread, "done")]

@@ -229,12 +229,20 @@ def test_overspending_agent_asks_for_budget_then_exhausts_it(repo: Path) -> None
     assert values["budget_grants"] == [
         {"tokens": 4000, "cost_usd": 3.0, "model_calls": 120, "tool_calls": 300}
     ]
-    # two more turns pass the new hard limit (4,042 > 4,000): halted before a fifth call
-    assert _events(graph, config) == [("budget", "escalate"), ("budget", "halt")]
-    (gate,) = graph.get_state(config).interrupts
-    assert "budget exhausted: tokens 4042/4000" in gate.value["packet"]["reasoning"][0]
-    result = _resume(graph, config, context, {"decisions": [{"type": "approve"}]})
-    assert result["status"] == "budget_exhausted"
+    # two more turns pass the new hard limit (4,042 > 4,000): halted before a fifth call;
+    # the rolled-up thread check agrees, so no side effect is offered: the thread just ends
+    snap = graph.get_state(config)
+    assert snap.interrupts == ()
+    events = snap.values["guard_events"]
+    assert [(e["guard"], e["verdict"], e["agent"]) for e in events] == [
+        ("budget", "escalate", "sec"),
+        ("budget", "halt", "sec"),
+        ("budget", "halt", "pipeline"),
+    ]
+    assert re.match(r"budget exhausted: tokens 4042/4000", events[1]["reason"])
+    assert events[2]["reason"].startswith("thread budget exhausted: tokens 40")
+    assert snap.values["status"] == "budget_exhausted"
+    assert "thread budget exhausted" in snap.values["report"]["markdown"]
     model.assert_complete()
 
 
