@@ -18,9 +18,9 @@ from langgraph.types import Command
 
 from graphs.context import KeelContext, current_thread_id
 from graphs.state import Finding, GuardEvent, PendingAction, PipelineState, ThreadStatus
+from keel.models import model_label
 from nodes.guards import budget
 from nodes.guards._verdict import Verdict, guard_event
-from keel.models import model_label
 from nodes.guards.review_gate import check_review_triggers
 from tools import ruff
 from tools.issues import mask_secrets
