@@ -26,6 +26,7 @@ __all__ = [
     "Category",
     "Finding",
     "GuardEvent",
+    "GuardedState",
     "Handoff",
     "Observation",
     "PendingAction",
@@ -412,21 +413,22 @@ class SpecialistInput(TypedDict):
     """UTC ISO time the active clock started (thread start or last human decision)."""
 
 
-class SpecialistState(TypedDict):
-    """A specialist agent's own working state."""
+class GuardedState(TypedDict):
+    """The keys an agent loop needs for `nodes.guards.attach.attach_guards`.
 
-    repo: str
-    """Repository root (tool contract)."""
+    Extend it (as `SpecialistState` does) to guard any agent loop.
+    """
+
     task: Task
-    """The original task."""
+    """The original task (re-injected by the drift guard)."""
     step: PlanStep
-    """The assignment."""
+    """The assignment (files in scope)."""
     spent: Usage
-    """Thread spend at delegation."""
+    """Thread spend when the work was delegated (zero for a stand-alone agent)."""
     clock_start: str
-    """Start of the active clock."""
+    """Start of the active clock (UTC ISO)."""
     messages: Annotated[list[AnyMessage], add_messages]
-    """This specialist's own message channel (compressible)."""
+    """The agent's own message channel (compressible)."""
     summary: str
     """Running summary of messages the compressor folded away."""
     verdict: PendingVerdict | None
@@ -434,21 +436,28 @@ class SpecialistState(TypedDict):
     granted: list[BudgetGrant]
     """Budget raised by humans before the delegation."""
     budget_grants: Annotated[list[BudgetGrant], operator.add]
-    """Budget raised by humans while this specialist ran."""
-    findings: Annotated[list[Finding], merge_by_id]
-    """Findings this specialist reports."""
+    """Budget raised by humans while this agent ran."""
     handoffs: Annotated[list[Handoff], operator.add]
-    """The specialist's handoff to the report."""
-    pending_actions: Annotated[list[PendingAction], merge_by_id]
-    """Side effects this specialist proposes."""
+    """The agent's handoff (a halting guard writes a zero-confidence one)."""
     plan: Annotated[list[PlanStep], merge_by_id]
     """The step, with its final status."""
     blockers: Annotated[list[str], operator.add]
-    """What stopped the specialist."""
+    """What stopped the agent."""
     usage: Annotated[Usage, add_usage]
-    """What this specialist spent."""
+    """What this agent spent."""
     guard_events: Annotated[list[GuardEvent], operator.add]
-    """Guards that fired on this specialist."""
+    """Guards that fired on this agent."""
+
+
+class SpecialistState(GuardedState):
+    """A specialist agent's own working state."""
+
+    repo: str
+    """Repository root (tool contract)."""
+    findings: Annotated[list[Finding], merge_by_id]
+    """Findings this specialist reports."""
+    pending_actions: Annotated[list[PendingAction], merge_by_id]
+    """Side effects this specialist proposes."""
 
 
 class SpecialistOutput(TypedDict):
