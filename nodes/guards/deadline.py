@@ -1,14 +1,14 @@
-"""Deadline: a per-thread wall-clock limit on active time, plus per-node timeouts.
+"""Deadline: a per-thread wall-clock limit on active time.
 
 Active time runs from the thread's start, or from the last human decision (time spent
 waiting for a reviewer does not count). The check runs before each model request; on
 expiry the agent halts with a partial report, or — with `deadline_action = "escalate"` —
 a human may extend it (`extend_deadline`: approve restarts the clock, reject stops).
 
-Per node, the agent and tool nodes carry LangGraph's own `TimeoutPolicy(run_timeout=
-node_timeout_s)`; LangGraph enforces it through asyncio cancellation, so it applies to
-async runs (`langgraph dev`, `ainvoke`). Sync runs are bounded by each tool subprocess's
-own timeout and the model client's timeout.
+Within one step, time is bounded by each tool subprocess's own timeout
+(`KEEL_TOOL_TIMEOUT`) and the model client's timeout. LangGraph's per-node
+`TimeoutPolicy` is not used: LangGraph 1.2 refuses it on sync nodes ("sync Python
+execution cannot be safely cancelled in-process"), and Keel's nodes are sync.
 """
 
 from __future__ import annotations

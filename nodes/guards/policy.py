@@ -20,7 +20,6 @@ It is part of the run context (`KeelContext.guards`), so the CLI fills it from s
 | compress | `compress_at_tokens` | 12000 | a specialist's channel above this is compressed |
 | compress | `compress_keep_last` | 6 | messages kept verbatim |
 | deadline | `deadline_s` | 1800 | active wall-clock seconds per thread |
-| deadline | `node_timeout_s` | 900 | LangGraph `TimeoutPolicy` per agent/tool node (async runs) |
 | deadline | `deadline_action` | `halt` | `halt` or `escalate` on expiry |
 | review | `sensitive_paths` | auth, crypto, payment, secret | path globs that always need review |
 """
@@ -58,7 +57,6 @@ class GuardPolicy:
     )
     compress_keep_last: int = _f(6, "Messages kept verbatim when compressing.")
     deadline_s: float = _f(1800.0, "Active wall-clock seconds per thread (human waits excluded).")
-    node_timeout_s: float = _f(900.0, "TimeoutPolicy run_timeout per agent and tool node.")
     deadline_action: str = _f("halt", "`halt` or `escalate` when the deadline passes.")
     sensitive_paths: tuple[str, ...] = _f(
         ("*auth*", "*crypto*", "*payment*", "*secret*"),

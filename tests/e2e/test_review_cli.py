@@ -5,6 +5,7 @@ A review pauses for approval; a *new process* approves or rejects it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from keel.sample import PLANTED
@@ -64,6 +65,12 @@ def test_review_waits_then_approve_in_new_process_completes(
     assert "import json\n" not in (sample_repo / "inventory/reports.py").read_text()
     assert final["report"]["review"]["reviewer"] == "e2e-reviewer"
     assert final["report"]["guard_events"] == []
+    exported = keel("feedback", "export")
+    assert exported.code == 0, exported.stderr
+    (entry,) = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert entry["thread_id"] == thread and entry["reviewer"] == "e2e-reviewer"
+    assert [d["type"] for d in entry["decisions"]] == ["approve", "approve", "approve"]
+    assert entry["triggers"][0].startswith("rule: side effect proposed")
 
     threads = keel("threads", "--json").json()
     assert [(t["thread_id"], t["status"]) for t in threads] == [(thread, "done")]
