@@ -121,3 +121,7 @@ def assert_halt(
         assert len(update["messages"]) == len(answers)
     else:
         assert update["messages"] == []
+
+
+READ: Call = ("read_file", {"path": "a.py"})
+"""A typical in-scope call."""

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
+from nodes.guards._verdict import Verdict
 from nodes.guards.loop import LADDER_GUARDS, check_after_model_call, loop_node, normalize_call
 from nodes.guards.policy import GuardPolicy
 
-from ._state import AGENT, OTHER_AGENT, Call, ai, assert_calls_answered, assert_halt, event
-from ._state import history, opening, step, turn
+from ._state import (
+    AGENT,
+    OTHER_AGENT,
+    Call,
+    ai,
+    assert_calls_answered,
+    assert_halt,
+    event,
+    history,
+    opening,
+    step,
+    turn,
+)
 
 POLICY = GuardPolicy()  # repeat 3, window 12, no progress 6
 READ_A: Call = ("read_file", {"path": "a.py"})
@@ -125,7 +137,7 @@ def test_oscillation_needs_two_full_cycles_of_two_different_calls() -> None:
 
 
 def _same_result_turns(n: int) -> list[Any]:
-    """n turns of distinct calls that all return the same text."""
+    """Return n turns of distinct calls that all return the same text."""
     return history(_distinct(n), ["No such file."] * n)
 
 
@@ -204,16 +216,14 @@ def test_ladder_guards_include_tool_misuse() -> None:
 # ----------------------------------------------------------------------------- node
 
 
-def _node_state(action: str) -> dict[str, Any]:
-    from nodes.guards._verdict import Verdict
-
+def _node_state(action: Literal["nudge", "halt"]) -> dict[str, Any]:
     reason = f"repeated call: {A} 3 times in the last 3 tool calls"
     last = ai([READ_A, READ_B], prefix="last")
     return {
         "messages": [*history([READ_A, READ_A]), last],
         "step": step(),
         "guard_events": [],
-        "verdict": Verdict("loop", action, reason, {"pattern": "repeat"}).pending(),  # type: ignore[arg-type]
+        "verdict": Verdict("loop", action, reason, {"pattern": "repeat"}).pending(),
     }
 
 

@@ -1,0 +1,285 @@
+"""Context compressor: the check, the cut, `fold()` and the `compress` node, directly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    ToolMessage,
+)
+from langchain_core.messages.utils import count_tokens_approximately
+from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
+
+from nodes.guards._verdict import Verdict
+from nodes.guards.compress import NOTES_FENCE, check_before_model_call, compress_node, fold
+from nodes.guards.policy import GuardPolicy
+
+from ._state import AGENT, ai, opening, turn
+
+BIG = "x" * 400
+
+
+def _channel() -> list[BaseMessage]:
+    """Opening + turns with parallel calls, so cuts can land on ToolMessages.
+
+    0 system, 1 task, 2 AI(2 calls), 3 T, 4 T, 5 AI, 6 T, 7 AI(2 calls), 8 T, 9 T, 10 AI, 11 T
+    """
+    return [
+        *opening(),
+        *turn([("read_file", {"path": "a.py"}), ("grep", {"q": "x"})], [BIG, BIG], prefix="a"),
+        *turn([("ruff", {"path": "a.py"})], [BIG], prefix="b"),
+        *turn([("read_file", {"path": "b.py"}), ("grep", {"q": "y"})], [BIG, BIG], prefix="c"),
+        *turn([("bandit", {"path": "b.py"})], [BIG], prefix="d"),
+    ]
+
+
+def _policy(messages: list[BaseMessage], keep_last: int, slack: int = 0) -> GuardPolicy:
+    threshold = count_tokens_approximately(messages) + slack
+    return GuardPolicy(compress_at_tokens=threshold, compress_keep_last=keep_last)
+
+
+def _pairs_intact(messages: list[BaseMessage]) -> bool:
+    """Every ToolMessage follows its call, and every call has its ToolMessage."""
+    calls = {c["id"] for m in messages if isinstance(m, AIMessage) for c in m.tool_calls}
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    return calls == answered
+
+
+# ---------------------------------------------------------------------------- check
+
+
+def test_below_threshold_is_ok() -> None:
+    messages = _channel()
+    assert not check_before_model_call(messages, _policy(messages, 4, slack=1)).fired
+
+
+def test_at_threshold_compresses_with_the_cut() -> None:
+    messages = _channel()
+    tokens = count_tokens_approximately(messages)
+    verdict = check_before_model_call(messages, _policy(messages, 4))
+    assert (verdict.guard, verdict.action) == ("compress", "compress")
+    # len 12 - keep 4 = 8 is a ToolMessage (and 7's call): the cut moves back to 7
+    assert verdict.detail == {"tokens": tokens, "cut": 7}
+    assert verdict.reason == f"context {tokens} tokens (limit {tokens}); folding 5 of 12 messages"
+
+
+def test_short_channel_is_never_compressed() -> None:
+    messages = [*opening(), *(HumanMessage(BIG) for _ in range(6))]  # opening + keep_last
+    policy = GuardPolicy(compress_at_tokens=1, compress_keep_last=6)
+    assert not check_before_model_call(messages, policy).fired
+    verdict = check_before_model_call([*messages, HumanMessage("more")], policy)
+    assert verdict.detail["cut"] == 3
+
+
+def test_nothing_foldable_when_the_tail_is_one_long_tool_turn() -> None:
+    calls = [("read_file", {"path": f"f{i}.py"}) for i in range(8)]
+    messages = [*opening(), *turn(calls, [BIG] * 8, prefix="p")]
+    policy = GuardPolicy(compress_at_tokens=1, compress_keep_last=3)
+    assert not check_before_model_call(messages, policy).fired
+
+
+@pytest.mark.parametrize("keep_last", range(2, 8))
+def test_cut_never_leaves_a_tool_message_first(keep_last: int) -> None:
+    messages = _channel()
+    policy = GuardPolicy(compress_at_tokens=1, compress_keep_last=keep_last)
+    verdict = check_before_model_call(messages, policy)
+    assert verdict.fired
+    cut = verdict.detail["cut"]
+    assert 2 < cut <= len(messages) - keep_last
+    assert not isinstance(messages[cut], ToolMessage)
+    assert _pairs_intact(messages[cut:])
+    assert _pairs_intact(messages[2:cut])
+
+
+@pytest.mark.parametrize("keep_last", [8, 9])
+def test_no_compression_when_the_only_cut_would_split_the_first_turn(keep_last: int) -> None:
+    # 12 - 8 = 4 and 12 - 9 = 3 are the first turn's ToolMessages: the cut backs up to 2
+    messages = _channel()
+    policy = GuardPolicy(compress_at_tokens=1, compress_keep_last=keep_last)
+    assert not check_before_model_call(messages, policy).fired
+
+
+# ----------------------------------------------------------------------------- fold
+
+
+def _notes(summary: str) -> dict[str, Any]:
+    start = summary.index(f"```{NOTES_FENCE}\n") + len(NOTES_FENCE) + 4
+    data: dict[str, Any] = json.loads(summary[start : summary.index("\n```", start)])
+    return data
+
+
+def _issues_result(call_id: str, name: str, issues: list[dict[str, Any]]) -> ToolMessage:
+    return ToolMessage(json.dumps({"issues": issues}), tool_call_id=call_id, name=name)
+
+
+def _issue(file: str, line: int, rule: str = "B602", **extra: Any) -> dict[str, Any]:
+    return {"tool": "bandit", "rule": rule, "file": file, "line": line, "message": "m", **extra}
+
+
+def test_fold_keeps_every_issue_and_the_called_tools() -> None:
+    folded: list[BaseMessage] = [
+        ai([("bandit", {"path": "a.py"}), ("ruff", {"path": "a.py"})], prefix="f"),
+        _issues_result("f0", "bandit", [_issue("a.py", 3), _issue("a.py", 9, "B105")]),
+        _issues_result("f1", "ruff", [_issue("a.py", 1, "F401", junk="dropped"), "not a dict"]),  # type: ignore[list-item]
+    ]
+    summary = fold("", folded)
+    assert summary.startswith("Summary of earlier work (older messages were compressed):\n")
+    assert "- bandit: 2 issue(s) recorded below" in summary
+    assert "- ruff: 2 issue(s) recorded below" in summary
+    notes = _notes(summary)
+    assert notes["called"] == ["bandit", "ruff"]
+    assert [(i["file"], i["line"], i["rule"]) for i in notes["issues"]] == [
+        ("a.py", 3, "B602"),
+        ("a.py", 9, "B105"),
+        ("a.py", 1, "F401"),
+    ]
+    assert set(notes["issues"][0]) == {
+        "tool",
+        "rule",
+        "file",
+        "line",
+        "end_line",
+        "severity",
+        "category",
+        "message",
+        "code",
+        "confidence",
+    }
+
+
+def test_fold_records_text_results_model_text_and_notes() -> None:
+    folded: list[BaseMessage] = [
+        ai([("read_file", {"path": "a.py"})], prefix="r", content="  Let me read a.py. "),
+        ToolMessage("line 1\nline 2", tool_call_id="r0", name="read_file"),
+        HumanMessage("Keel loop guard: stop repeating."),
+        HumanMessage("Summary of earlier work (older messages were compressed):\n- old"),
+    ]
+    summary = fold("", folded)
+    body = summary.split(f"```{NOTES_FENCE}")[0]
+    assert body.splitlines()[1:] == [
+        "- you said: Let me read a.py.",
+        "- read_file: line 1",
+        "line 2",
+        "- note: Keel loop guard: stop repeating.",
+    ]
+    assert _notes(summary) == {"called": ["read_file"], "issues": []}
+
+
+def test_fold_carries_forward_the_previous_summary() -> None:
+    first = fold(
+        "",
+        [
+            ai([("bandit", {"path": "a.py"})], prefix="f"),
+            _issues_result("f0", "bandit", [_issue("a.py", 3)]),
+        ],
+    )
+    second = fold(
+        first,
+        [
+            ai([("ruff", {"path": "b.py"})], prefix="g"),
+            _issues_result("g0", "ruff", [_issue("b.py", 7, "E501")]),
+        ],
+    )
+    notes = _notes(second)
+    assert notes["called"] == ["bandit", "ruff"]
+    assert [(i["file"], i["line"]) for i in notes["issues"]] == [("a.py", 3), ("b.py", 7)]
+    assert "- bandit: 1 issue(s) recorded below" in second
+    assert "- ruff: 1 issue(s) recorded below" in second
+    assert second.count(f"```{NOTES_FENCE}") == 1
+
+
+def test_fold_starts_fresh_from_a_summary_with_broken_notes() -> None:
+    summary = fold(f"- old line\n```{NOTES_FENCE}\n{{not json\n```", [])
+    assert _notes(summary) == {"called": [], "issues": []}
+    assert "- old line" in summary
+
+
+def test_fold_caps_sizes() -> None:
+    many = [_issue("a.py", i) for i in range(450)]
+    folded: list[BaseMessage] = [
+        ai([("bandit", {})], prefix="m", content="y" * 500),
+        _issues_result("m0", "bandit", many),
+        *(ToolMessage("z" * 500, tool_call_id=f"t{i}", name=f"tool{i}") for i in range(70)),
+    ]
+    summary = fold("", folded)
+    notes = _notes(summary)
+    assert len(notes["issues"]) == 400
+    assert notes["issues"][0]["line"] == 50  # the newest 400 are kept
+    lines = [ln for ln in summary.splitlines() if ln.startswith("- ")]
+    assert len(lines) == 60
+    assert lines[-1] == "- tool69: " + "z" * 300
+    assert "- you said: " + "y" * 200 + "\n" in fold("", folded[:1])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: _notes cuts the JSON at the first ``` — an issue message containing ``` "
+    "makes the next fold drop every carried issue",
+)
+def test_fold_keeps_issues_whose_text_contains_a_code_fence() -> None:
+    first = fold(
+        "",
+        [_issues_result("f0", "semgrep", [_issue("a.py", 3, message="use ```yaml.safe_load```")])],
+    )
+    second = fold(first, [_issues_result("g0", "ruff", [_issue("b.py", 7)])])
+    block = second.split(f"```{NOTES_FENCE}\n")[1].rsplit("\n```", 1)[0]
+    assert [i["line"] for i in json.loads(block)["issues"]] == [3, 7]  # today: [7]
+
+
+# ----------------------------------------------------------------------------- node
+
+
+def test_node_rebuilds_the_channel_around_the_cut() -> None:
+    messages = _channel()
+    verdict = check_before_model_call(messages, _policy(messages, 4))
+    state = {"messages": messages, "summary": "", "verdict": verdict.pending()}
+    command = compress_node(AGENT, model_node="model")(state)
+    assert command.goto == "model"
+    update = command.update
+    rebuilt = update["messages"]
+    assert isinstance(rebuilt[0], RemoveMessage) and rebuilt[0].id == REMOVE_ALL_MESSAGES
+    assert rebuilt[1:3] == messages[:2]
+    summary = rebuilt[3]
+    assert isinstance(summary, HumanMessage)
+    assert summary.content == update["summary"] == fold("", messages[2:7])
+    assert rebuilt[4:] == messages[7:]
+    assert _pairs_intact(rebuilt[4:])
+    assert update["verdict"] is None
+    (recorded,) = update["guard_events"]
+    assert (recorded["guard"], recorded["verdict"], recorded["agent"]) == (
+        "compress",
+        "compress",
+        AGENT,
+    )
+    assert recorded["reason"] == verdict.reason
+    # through the channel's reducer: opening, summary, tail
+    channel = add_messages(messages, rebuilt)
+    assert [m.content for m in channel] == [
+        *(m.content for m in messages[:2]),
+        summary.content,
+        *(m.content for m in messages[7:]),
+    ]
+
+
+def test_node_folds_the_previous_summary_message_into_the_new_one() -> None:
+    older = [ai([("bandit", {})], prefix="o"), _issues_result("o0", "bandit", [_issue("z.py", 1)])]
+    previous = fold("", older)
+    messages = [*opening(), HumanMessage(previous), *_channel()[2:]]
+    verdict = Verdict("compress", "compress", "r", {"tokens": 1, "cut": 8})
+    state = {"messages": messages, "summary": previous, "verdict": verdict.pending()}
+    command = compress_node(AGENT)(state)
+    summary = command.update["summary"]
+    assert summary.count("Summary of earlier work") == 1
+    assert [i["file"] for i in _notes(summary)["issues"]] == ["z.py"]
+    assert _notes(summary)["called"] == ["bandit", "grep", "read_file", "ruff"]
+
+
+def test_node_without_verdict_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="compress guard entered without a verdict"):
+        compress_node(AGENT)({"messages": []})

@@ -1,0 +1,162 @@
+"""Tool misuse: `check_after_model_call` against small `@tool` schemas, and the node."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool, tool
+
+from nodes.guards._verdict import Verdict
+from nodes.guards.tool_misuse import check_after_model_call, tool_misuse_node
+
+from ._state import (
+    AGENT,
+    OTHER_AGENT,
+    Call,
+    ai,
+    assert_calls_answered,
+    assert_halt,
+    event,
+    history,
+    step,
+)
+
+
+@tool
+def read_file(path: str, start: int = 1, end: int | None = None) -> str:
+    """Read lines of a repository file."""
+    return path
+
+
+@tool
+def grep(pattern: str, paths: list[str]) -> str:
+    """Search files for a pattern."""
+    return pattern
+
+
+TOOLS: dict[str, BaseTool] = {"read_file": read_file, "grep": grep}
+SUBMIT = "submit_findings"
+UNKNOWN = "delete_file is not one of your tools (grep, read_file)"
+NOT_INT = "Input should be a valid integer, unable to parse string as an integer"
+
+
+def _check(calls: list[Call], *, events: list[dict[str, Any]] | None = None) -> Verdict:
+    state = {"messages": history([("read_file", {"path": "a.py"})]), "guard_events": events or []}
+    response = ai(calls, prefix="new")
+    return check_after_model_call(state, response, agent=AGENT, tools=TOOLS, skip=(SUBMIT,))
+
+
+def test_valid_calls_do_not_fire() -> None:
+    verdict = _check(
+        [
+            ("read_file", {"path": "a.py"}),
+            ("read_file", {"path": "a.py", "start": "3", "end": 9}),  # lax: "3" is an int
+            ("grep", {"pattern": "eval", "paths": ["a.py", "b.py"]}),
+        ]
+    )
+    assert not verdict.fired
+
+
+def test_unknown_tool_fires_and_names_the_agents_tools() -> None:
+    verdict = _check([("delete_file", {"path": "a.py"})])
+    assert (verdict.guard, verdict.action) == ("tool_misuse", "nudge")
+    assert verdict.reason == f"1 invalid tool call(s): {UNKNOWN}"
+    assert verdict.detail == {"problems": {"new0": [UNKNOWN]}}
+
+
+def test_arguments_failing_the_schema_fire_with_every_error() -> None:
+    verdict = _check([("read_file", {"start": "x"})])
+    expected = f"read_file: path: Field required; start: {NOT_INT}"
+    assert verdict.reason == f"1 invalid tool call(s): {expected}"
+    assert verdict.detail == {"problems": {"new0": [expected]}}
+
+
+def test_each_bad_call_is_reported_under_its_id() -> None:
+    verdict = _check(
+        [
+            ("read_file", {"path": "a.py"}),
+            ("grep", {"pattern": "x", "paths": "a.py"}),
+            ("delete_file", {}),
+        ]
+    )
+    bad_grep = "grep: paths: Input should be a valid list"
+    assert verdict.reason == f"2 invalid tool call(s): {bad_grep}; {UNKNOWN}"
+    assert verdict.detail["problems"] == {"new1": [bad_grep], "new2": [UNKNOWN]}
+
+
+def test_the_submit_tool_is_skipped() -> None:
+    assert not _check([(SUBMIT, {"nonsense": True})]).fired
+    verdict = _check([(SUBMIT, {}), ("delete_file", {})])
+    assert verdict.detail["problems"] == {"new1": [UNKNOWN]}
+
+
+@pytest.mark.parametrize(
+    ("events", "action"),
+    [
+        ([], "nudge"),
+        ([event("tool_misuse")], "nudge"),
+        ([event("tool_misuse"), event("tool_misuse")], "escalate"),
+        ([event("loop"), event("tool_misuse")], "escalate"),
+        ([event("tool_misuse")] * 2 + [event("loop", verdict="escalate")], "halt"),
+        ([event("tool_misuse", agent=OTHER_AGENT)] * 3, "nudge"),
+        ([event("drift"), event("validate"), event("budget")], "nudge"),
+    ],
+)
+def test_recovery_ladder_shared_with_the_loop_guard(
+    events: list[dict[str, Any]], action: str
+) -> None:
+    verdict = _check([("delete_file", {})], events=events)
+    assert verdict.action == action
+    assert verdict.reason == f"1 invalid tool call(s): {UNKNOWN}"
+
+
+# ----------------------------------------------------------------------------- node
+
+
+def _node_state(action: Literal["nudge", "halt"]) -> dict[str, Any]:
+    last = ai([("delete_file", {}), ("read_file", {"path": "a.py"}), (SUBMIT, {})], prefix="l")
+    reason = f"1 invalid tool call(s): {UNKNOWN}"
+    verdict = Verdict("tool_misuse", action, reason, {"problems": {"l0": [UNKNOWN]}})
+    return {
+        "messages": [*history([("read_file", {"path": "b.py"})]), last],
+        "step": step(),
+        "verdict": verdict.pending(),
+    }
+
+
+def test_node_nudge_answers_bad_calls_with_the_error_and_the_rest_as_not_run() -> None:
+    state = _node_state("nudge")
+    command = tool_misuse_node(AGENT, model_node="model")(state)
+    assert command.goto == "model"
+    update = command.update
+    assert update["verdict"] is None
+    (recorded,) = update["guard_events"]
+    assert (recorded["guard"], recorded["verdict"], recorded["agent"]) == (
+        "tool_misuse",
+        "nudge",
+        AGENT,
+    )
+    last = state["messages"][-1]
+    assert isinstance(last, AIMessage)
+    answers = assert_calls_answered(last, update["messages"])
+    not_run = "not run: another call in the same turn was invalid; repeat it if needed"
+    assert [m.content for m in answers] == [
+        f"Error: {UNKNOWN}. Fix the call and try again.",
+        not_run,
+        not_run,
+    ]
+    assert all(isinstance(m, ToolMessage) for m in update["messages"])
+    assert not any(isinstance(m, HumanMessage) for m in update["messages"])
+
+
+def test_node_halt_stops_the_agent() -> None:
+    state = _node_state("halt")
+    command = tool_misuse_node(AGENT)(state)
+    assert_halt(command, state, guard="tool_misuse", reason=state["verdict"]["reason"])
+
+
+def test_node_without_verdict_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="tool_misuse guard entered without a verdict"):
+        tool_misuse_node(AGENT)({"messages": []})
