@@ -55,6 +55,10 @@ class KeelContext:
         default="KEEL_REVIEW.md",
         metadata={"description": "Repository-relative path the approved review is written to."},
     )
+    effect_journal: str = field(
+        default="",
+        metadata={"description": "Path of a JSONL audit journal: one line per executed effect."},
+    )
     tool_timeout_s: float = field(
         default=300.0,
         metadata={"description": "Timeout of one tool subprocess (pytest, bandit, ...)."},
@@ -71,6 +75,7 @@ class KeelContext:
             review_sample_rate=settings.review_sample_rate,
             publish_path=settings.publish_path,
             tool_timeout_s=settings.tool_timeout_s,
+            effect_journal=settings.effect_journal,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ never copied into `os.environ`.
 | `KEEL_PUBLISH_PATH` | `KEEL_REVIEW.md` | where an approved review is published in the repo |
 | `KEEL_TOOL_TIMEOUT` | 300 | seconds per tool subprocess |
 | `KEEL_REVIEWER` | `$USER` | identity recorded with review decisions |
+| `KEEL_EFFECT_JOURNAL` | unset | JSONL audit journal of executed side effects |
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Settings:
     review_sample_rate: float
     publish_path: str
     tool_timeout_s: float
+    effect_journal: str
     reviewer: str
 
     @classmethod
@@ -110,6 +112,7 @@ class Settings:
             review_sample_rate=sample,
             publish_path=get("KEEL_PUBLISH_PATH", "KEEL_REVIEW.md"),
             tool_timeout_s=number("KEEL_TOOL_TIMEOUT", "300", float),
+            effect_journal=get("KEEL_EFFECT_JOURNAL", ""),
             reviewer=get("KEEL_REVIEWER", merged.get("USER", "") or "unknown"),
         )
 

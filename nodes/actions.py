@@ -5,9 +5,9 @@ Actions: `apply_autofix` (write: applies a unified diff with `git apply`),
 `publish_review` (write: writes the report into the repository). `accept_result` has
 no effect; it lets a reviewer sign off a run that proposed no action.
 
-Each action is recorded in an idempotency ledger keyed by thread id and action id (in
-the LangGraph store when one is configured) and checked before it runs, so a resumed or
-replayed node does not repeat an effect that already completed.
+Each action goes through the idempotency ledger (`nodes.ledger`): intent before the
+effect, result after, and after a crash in between, a check whether the effect is already
+in place — so a resumed or replayed node does not repeat an effect.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from graphs.context import KeelContext, RuntimeNode, current_thread_id
 from graphs.state import ActionResult, PendingAction, PipelineState
+from nodes.ledger import Ledger, journal
 from tools import actions as effects
 from tools import pytest_runner
 from tools._repo import RepoPathError
@@ -34,8 +35,6 @@ __all__ = [
 
 ACTION_ORDER = ("apply_autofix", "run_tests", "publish_review", "accept_result")
 """Actions run in this order (fixes first, so tests see them; the report last)."""
-
-LEDGER_NAMESPACE = "keel_ledger"
 
 
 class _AutofixArgs(BaseModel):
@@ -114,19 +113,35 @@ def _run(
     return "done", "result accepted", {}
 
 
+def _already_done(
+    action: PendingAction, args: dict[str, Any], repo: Path, report_md: str
+) -> str | None:
+    """After a crash mid-effect: is the effect already in place? Returns why, or None."""
+    name = action["name"]
+    if name == "apply_autofix" and effects.patch_applied(repo, args["diff"]):
+        return "patch already in the work tree (recovered after an interrupted attempt)"
+    if name == "publish_review" and effects.report_published(repo, args["path"], report_md):
+        return "review already written (recovered after an interrupted attempt)"
+    if name in ("accept_result", "grant_budget", "continue_agent", "extend_deadline"):
+        return "no effect"
+    return None
+
+
 def execute_actions(
     report_md: Callable[[PipelineState], str],
 ) -> RuntimeNode:
-    """Return the node that runs every approved or edited action once."""
+    """Return the node that runs every approved or edited action exactly once."""
 
     def execute(state: PipelineState, runtime: Runtime[KeelContext]) -> dict[str, Any]:
         review = state.get("review")
         if review is None:
             return {}
+        context = runtime.context or KeelContext()
         thread_id = current_thread_id()
-        namespace = (LEDGER_NAMESPACE, thread_id)
+        ledger = Ledger(runtime.store, thread_id)
         decisions = {d["action_id"]: d for d in review["decisions"]}
         repo = Path(state["repo"])
+        content = report_md(state)
         results: list[ActionResult] = []
         actions = sorted(
             state.get("pending_actions", []), key=lambda a: ACTION_ORDER.index(a["name"])
@@ -135,15 +150,23 @@ def execute_actions(
             decision = decisions.get(action["id"])
             if decision is None or decision["type"] not in ("approve", "edit"):
                 continue
-            done = runtime.store.get(namespace, action["id"]) if runtime.store else None
-            if done is not None:
-                results.append(cast(ActionResult, done.value))
+            entry = ledger.get(action["id"])
+            if entry is not None and entry["status"] == "done":
+                results.append(cast(ActionResult, entry["result"]))
                 continue
             args = decision.get("args", action["args"])
-            try:
-                status, detail, output = _run(action, args, repo, report_md(state))
-            except (effects.PatchError, RepoPathError, OSError, RuntimeError) as exc:
-                status, detail, output = "failed", str(exc)[:500], {}
+            recovered = _already_done(action, args, repo, content) if entry else None
+            attempts = int((entry or {}).get("attempts", 0))
+            output: dict[str, Any]
+            if recovered is not None:
+                status, detail, output = "done", recovered, {}
+            else:
+                attempts = ledger.begin(action["id"])
+                try:
+                    status, detail, output = _run(action, args, repo, content)
+                except (effects.PatchError, RepoPathError, OSError, RuntimeError) as exc:
+                    status, detail, output = "failed", str(exc)[:500], {}
+                journal(context.effect_journal, thread_id, action["id"], f"{status}: {detail}")
             result = ActionResult(
                 id=action["id"],
                 name=action["name"],
@@ -152,8 +175,7 @@ def execute_actions(
                 detail=detail,
                 output=output,
             )
-            if runtime.store:
-                runtime.store.put(namespace, action["id"], dict(result))
+            ledger.finish(action["id"], dict(result), attempts)
             results.append(result)
         return {"action_results": results}
 

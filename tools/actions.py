@@ -9,7 +9,7 @@ from pathlib import Path
 from tools._proc import run
 from tools._repo import RepoPathError, resolve_in_repo
 
-__all__ = ["PatchError", "apply_patch", "publish_report"]
+__all__ = ["PatchError", "apply_patch", "patch_applied", "publish_report", "report_published"]
 
 _TIMEOUT = 60.0
 _ENV = {"GIT_TERMINAL_PROMPT": "0"}
@@ -71,6 +71,28 @@ def apply_patch(root: Path, diff: str) -> list[str]:
         touched.append(name)
     _git_apply(root, diff)
     return touched
+
+
+def patch_applied(root: Path, diff: str) -> bool:
+    """Whether the work tree already holds this patch (it applies cleanly in reverse)."""
+    if not diff.strip():
+        return False
+    if not diff.endswith("\n"):
+        diff += "\n"
+    try:
+        _git_apply(root, diff, "--reverse", "--check")
+    except PatchError:
+        return False
+    return True
+
+
+def report_published(root: Path, rel_path: str, content: str) -> bool:
+    """Whether the report file already holds exactly this content."""
+    try:
+        path = resolve_in_repo(root, rel_path)
+        return path.is_file() and path.read_text(encoding="utf-8") == content
+    except (RepoPathError, OSError, UnicodeDecodeError):
+        return False
 
 
 def publish_report(root: Path, rel_path: str, content: str) -> Path:
