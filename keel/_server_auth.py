@@ -14,8 +14,9 @@ The authenticated user reaches the graph as
 `config["configurable"]["langgraph_auth_user"]`; the review gate records its identity as
 the reviewer (`nodes.guards.review_gate.resolve_reviewer`).
 
-Without tokens the server is open: every request is allowed as `anonymous`, and a warning
-says so at startup.
+Without tokens the server is open: every request is allowed as the unauthenticated user
+`anonymous` (reviewers are then the names clients claim), and a warning says so at
+startup.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def _identity_for(token: str) -> str | None:
 async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
     """Map `Authorization: Bearer <token>` to the token's user; open without tokens."""
     if not TOKENS:
-        return {"identity": ANONYMOUS, "is_authenticated": True}
+        # Not authenticated: the review gate keeps the reviewer name the client claims.
+        return {"identity": ANONYMOUS, "is_authenticated": False}
     scheme, _, token = (authorization or "").strip().partition(" ")
     identity = _identity_for(token.strip()) if scheme.lower() == "bearer" else None
     if identity is None:

@@ -16,7 +16,11 @@ from typing import Any
 from langgraph.types import interrupt
 
 from nodes.guards.feedback import record_feedback
-from nodes.guards.review_gate import ALLOWED_DECISIONS, parse_review_response
+from nodes.guards.review_gate import (
+    ALLOWED_DECISIONS,
+    parse_review_response,
+    resolve_reviewer,
+)
 
 __all__ = ["Escalation", "ask_human"]
 
@@ -78,7 +82,8 @@ def ask_human(
         },
     }
     response = interrupt(request)
-    decisions, reviewer = parse_review_response(response, request["action_requests"])
+    decisions, claimed = parse_review_response(response, request["action_requests"])
+    reviewer = resolve_reviewer(claimed)
     record_feedback(request, decisions, reviewer)
     (decision,) = decisions
     return Escalation(

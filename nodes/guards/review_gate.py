@@ -46,6 +46,7 @@ __all__ = [
     "build_review_request",
     "check_review_triggers",
     "parse_review_response",
+    "resolve_reviewer",
     "review_gate",
     "sampled",
 ]
@@ -217,6 +218,30 @@ def parse_review_response(
     return decisions, reviewer
 
 
+def resolve_reviewer(claimed: str) -> str:
+    """Return who decided: the authenticated user when served with auth, else `claimed`.
+
+    Under `langgraph dev` / LangGraph Server the run's config carries the authenticated
+    user as `config["configurable"]["langgraph_auth_user"]` (an object or dict with an
+    `identity`); a name typed into the resume payload cannot override it. Outside the
+    server (the CLI), or on a server without auth (its users are not authenticated),
+    the claimed name is kept.
+    """
+    from langgraph.config import get_config
+
+    try:
+        configurable = get_config().get("configurable") or {}
+    except RuntimeError:
+        return claimed
+    user = configurable.get("langgraph_auth_user")
+    if isinstance(user, Mapping):
+        identity, authenticated = user.get("identity"), user.get("is_authenticated", True)
+    else:
+        identity = getattr(user, "identity", None)
+        authenticated = getattr(user, "is_authenticated", True)
+    return str(identity)[:200] if identity and authenticated else claimed
+
+
 def review_gate(
     state: PipelineState, runtime: Runtime[KeelContext]
 ) -> Command[Literal["execute_actions", "finalize"]]:
@@ -233,7 +258,8 @@ def review_gate(
     actions = _gated_actions(state)
     request = build_review_request(state, triggers)
     response = interrupt(request)
-    decisions, reviewer = parse_review_response(response, actions)
+    decisions, claimed = parse_review_response(response, actions)
+    reviewer = resolve_reviewer(claimed)
     record_feedback(request, decisions, reviewer)
     record = ReviewRecord(
         interrupt_id=hashlib.sha256(f"{thread_id}:{GUARD_NAME}".encode()).hexdigest()[:16],
