@@ -141,4 +141,5 @@ def _guard_policy(env: Mapping[str, str]) -> GuardPolicy:
     try:
         return GuardPolicy(**values)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise SettingsError(str(exc)) from None
+        field = str(exc).split(" ", 1)[0].removeprefix("GuardPolicy.")
+        raise SettingsError(f"KEEL_GUARD_{field.upper()}: {exc}") from None

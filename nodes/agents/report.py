@@ -69,7 +69,8 @@ def _thread_budget(state: PipelineState, context: KeelContext) -> GuardEvent | N
     over = [key for key, limit in limits.items() if limit > 0 and used[key] > limit]
     if not over:
         return None
-    parts = ", ".join(f"{key} {used[key]:g}/{limits[key]:g}" for key in over)
+    fmt = budget.format_number
+    parts = ", ".join(f"{key} {fmt(used[key])}/{fmt(limits[key])}" for key in over)
     verdict = Verdict(budget.GUARD_NAME, "halt", f"thread budget exhausted: {parts}")
     return guard_event(verdict, "pipeline")
 

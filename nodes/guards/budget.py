@@ -31,6 +31,7 @@ __all__ = [
     "budget_node",
     "check_before_model_call",
     "effective_limits",
+    "format_number",
     "spend",
 ]
 
@@ -38,8 +39,19 @@ GUARD_NAME: Final = "budget"
 _KEYS: Final = ("tokens", "cost_usd", "model_calls", "tool_calls")
 
 
+def format_number(value: float) -> str:
+    """Exact and readable: integers as integers, money to 4 decimals, no trailing zeros."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
 def _build_message(kind: str, used: dict[str, float], limits: dict[str, float]) -> str:
-    parts = ", ".join(f"{key} {used[key]:g}/{limits[key]:g}" for key in _KEYS if limits[key] > 0)
+    parts = ", ".join(
+        f"{key} {format_number(used[key])}/{format_number(limits[key])}"
+        for key in _KEYS
+        if limits[key] > 0
+    )
     return f"{kind}: {parts}"
 
 

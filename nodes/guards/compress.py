@@ -121,6 +121,7 @@ def fold(previous_summary: str, folded: Sequence[BaseMessage]) -> str:
     kept_lines = [ln for ln in previous_summary.splitlines() if ln.startswith("- ")]
     body = "\n".join([*kept_lines, *lines][-60:])
     payload = json.dumps({"called": sorted(set(called)), "issues": issues[-_MAX_ISSUES:]})
+    payload = payload.replace("`", "\\u0060")  # a fence inside a message must not end the block
     return (
         "Summary of earlier work (older messages were compressed):\n"
         f"{body}\n```{NOTES_FENCE}\n{payload}\n```"

@@ -75,6 +75,8 @@ def normalize_call(name: str, args: Mapping[str, Any]) -> str:
 def _recent_calls(messages: Sequence[BaseMessage], limit: int) -> list[str]:
     """The last `limit` tool calls, oldest first (scans backwards, stops early)."""
     calls: list[str] = []
+    if limit <= 0:
+        return calls
     for message in reversed(messages):
         if isinstance(message, AIMessage):
             for call in reversed(message.tool_calls):
@@ -118,8 +120,9 @@ def check_after_model_call(
     messages: Sequence[BaseMessage] = state.get("messages") or []
     window = _recent_calls(messages, policy.loop_window - len(response.tool_calls))
     window += [normalize_call(c["name"], c["args"]) for c in response.tool_calls]
+    window = window[-policy.loop_window :]
     action = _ladder(state, agent)
-    for call in dict.fromkeys(window[-len(response.tool_calls) :]):
+    for call in dict.fromkeys(window[-min(len(response.tool_calls), len(window)) :]):
         count = window.count(call)
         if count >= policy.loop_repeat_limit:
             reason = _build_message("repeated call", call, count, len(window))

@@ -36,6 +36,25 @@ def _f(default: Any, description: str) -> Any:
     return field(default=default, metadata={"description": description})
 
 
+_AT_LEAST_ONE = (
+    "max_agent_steps",
+    "max_tool_calls",
+    "loop_repeat_limit",
+    "loop_window",
+    "loop_no_progress_turns",
+    "max_repairs",
+)
+_NOT_NEGATIVE = (
+    "budget_tokens",
+    "budget_cost_usd",
+    "budget_model_calls",
+    "budget_tool_calls",
+    "drift_limit",
+    "compress_at_tokens",
+    "deadline_s",
+)
+
+
 @dataclass(kw_only=True)
 class GuardPolicy:
     """Settings of all guards (see the module docstring for the table)."""
@@ -64,10 +83,15 @@ class GuardPolicy:
     )
 
     def __post_init__(self) -> None:
-        for name in ("max_agent_steps", "loop_repeat_limit", "loop_window", "max_repairs"):
+        for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise ValueError(
                     f"GuardPolicy.{name} must be at least 1, got {getattr(self, name)}"
+                )
+        for name in _NOT_NEGATIVE:
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"GuardPolicy.{name} must not be negative, got {getattr(self, name)}"
                 )
         if not 0 < self.budget_soft_ratio <= 1:
             raise ValueError(

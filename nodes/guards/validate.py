@@ -99,15 +99,29 @@ def validate_node(agent: str, submit_tool: str, model_node: str = "agent") -> An
                 stopped = Verdict(GUARD_NAME, "halt", f"{verdict.reason}; stopped by reviewer")
                 return Command(goto="__end__", update=halt_update(state, stopped, agent))
             advice = decision.message
+        error = ToolMessage(
+            content=f"Invalid submission, fix it and call {submit_tool} again:\n"
+            f"{verdict.detail['error']}",
+            tool_call_id=verdict.detail["call_id"],
+            name=submit_tool,
+            status="error",
+        )
+        last = (state.get("messages") or [None])[-1]
+        calls = getattr(last, "tool_calls", None) or []
         replies: list[Any] = [
-            ToolMessage(
-                content=f"Invalid submission, fix it and call {submit_tool} again:\n"
-                f"{verdict.detail['error']}",
-                tool_call_id=verdict.detail["call_id"],
-                name=submit_tool,
+            error
+            if c["id"] == verdict.detail["call_id"]
+            else ToolMessage(
+                content="not run: the submission in the same turn was invalid; "
+                "call it again if you still need it",
+                tool_call_id=c["id"],
+                name=c["name"],
                 status="error",
             )
+            for c in calls
         ]
+        if not any(c["id"] == verdict.detail["call_id"] for c in calls):
+            replies.append(error)
         if advice:
             replies.append(HumanMessage(f"A human reviewer says: {advice}"))
         return Command(

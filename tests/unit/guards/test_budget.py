@@ -207,11 +207,6 @@ def test_a_zero_limit_disables_its_dimension() -> None:
     assert verdict.reason == "budget exhausted: tokens 1001/1000, cost_usd 0/2, model_calls 1/80"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _build_message formats with :g, so token counts >= 1e6 read '1.23457e+06' "
-    "(the reason loses the exact numbers)",
-)
 def test_reason_shows_large_token_counts_exactly() -> None:
     policy = GuardPolicy(budget_tokens=1_000_000)
     verdict = _check(_usage(tokens=1_234_567), policy=policy)

@@ -217,11 +217,6 @@ def test_fold_caps_sizes() -> None:
     assert "- you said: " + "y" * 200 + "\n" in fold("", folded[:1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _notes cuts the JSON at the first ``` — an issue message containing ``` "
-    "makes the next fold drop every carried issue",
-)
 def test_fold_keeps_issues_whose_text_contains_a_code_fence() -> None:
     first = fold(
         "",

@@ -104,11 +104,6 @@ def test_repetition_older_than_the_window_does_not_count() -> None:
     assert verdict.reason == f"repeated call: {A} 3 times in the last 6 tool calls"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when a turn has >= loop_window calls, _recent_calls(limit<=0) still returns "
-    "one old call, so the window holds loop_window + 1 calls",
-)
 def test_window_is_bounded_when_a_turn_has_as_many_calls_as_the_window() -> None:
     # window 2: the last two calls are the new [a.py, grep]; the older a.py is outside it
     policy = GuardPolicy(loop_window=2, loop_repeat_limit=2)

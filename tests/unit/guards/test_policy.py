@@ -47,12 +47,6 @@ def test_invalid_values_raise_naming_the_field(field: str, value: Any, message: 
     assert str(info.value) == message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: GuardPolicy accepts negative counts; e.g. loop_no_progress_turns=-1 makes "
-    "the loop guard fire on every call after the first tool turn, drift_limit=-1 halts on "
-    "the first drift, max_tool_calls=-1 only fails later inside step_limit",
-)
 @pytest.mark.parametrize("field", ["loop_no_progress_turns", "drift_limit", "max_tool_calls"])
 def test_negative_counts_are_rejected(field: str) -> None:
     with pytest.raises(ValueError, match=field):
@@ -166,11 +160,6 @@ def test_settings_reject_values_the_policy_refuses(
         _load(tmp_path, **{name: raw})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Settings.load promises the message names the variable, but values "
-    "GuardPolicy refuses are reported as 'GuardPolicy.<field> ...' without KEEL_GUARD_<NAME>",
-)
 @pytest.mark.parametrize(
     ("name", "raw"),
     [("KEEL_GUARD_LOOP_WINDOW", "0"), ("KEEL_GUARD_DEADLINE_ACTION", "stop")],

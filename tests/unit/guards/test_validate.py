@@ -137,11 +137,6 @@ def test_node_nudge_returns_the_error_as_the_submit_calls_result() -> None:
     assert reply.content == f"Invalid submission, fix it and call {SUBMIT} again:\n{error}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: validate_node answers only the submit call; other tool calls of the same "
-    "AIMessage are left without a ToolMessage when the agent goes back to the model",
-)
 def test_node_nudge_answers_every_call_of_the_last_message() -> None:
     last = ai([("read_file", {"path": "b.py"}), (SUBMIT, {"confidence": 2})], prefix="l")
     state = _node_state(last)
