@@ -170,7 +170,8 @@ def _must_review(findings: list[dict[str, Any]]) -> tuple[bool, str]:
 
 def render_case(spec: CaseSpec, version: str) -> dict[str, Any]:
     """Return the JSONL record of a case: `inputs` (what the target sees) and `reference`."""
-    commits, final_marks = [], {}
+    commits: list[dict[str, Any]] = []
+    final_marks: dict[str, list[dict[str, Any]]] = {}
     for commit in spec.commits:
         data, marks = _encode(commit)
         commits.append(data)
@@ -182,10 +183,10 @@ def render_case(spec: CaseSpec, version: str) -> dict[str, Any]:
     findings = [f for marks in final_marks.values() for f in marks] + spec.extra_findings
     if spec.mode == "audit":
         tree: dict[str, bool] = {}
-        for commit in commits:
-            for path, text in commit["files"].items():
+        for data in commits:
+            for path, text in data["files"].items():
                 tree[path] = text is not None
-            for path in commit.get("files_b64", {}):
+            for path in data.get("files_b64", {}):
                 tree[path] = False  # binary: not in an audit's scope
         scope = sorted(p for p, text in tree.items() if text)
     elif spec.review_staged and staged is not None:
