@@ -23,6 +23,7 @@ Exit codes (also in the README):
 | 5 | the thread is not in a state for this command (e.g. approve when nothing awaits approval) |
 | 6 | database unavailable |
 | 7 | halted by a guard, or the budget is exhausted (the report is partial) |
+| 8 | the thread is being processed by another process (nothing changed; retry later) |
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any, NoReturn
 
 from graphs.context import KeelContext
 from keel.console import Terminal
+from keel.locks import ThreadBusyError
 from keel.models import ModelError, chat_model
 from keel.persistence import DatabaseUnavailableError, describe_url, open_persistence
 from keel.runner import Outcome, Runner, new_thread_id
@@ -49,6 +51,7 @@ __all__ = ["EXIT_CODES", "main"]
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING = 0, 1, 2, 3
 EXIT_UNKNOWN_THREAD, EXIT_WRONG_STATE, EXIT_DATABASE, EXIT_HALTED = 4, 5, 6, 7
+EXIT_BUSY = 8
 
 EXIT_CODES = {
     EXIT_DONE: "done",
@@ -59,6 +62,7 @@ EXIT_CODES = {
     EXIT_WRONG_STATE: "thread not in a state for this command",
     EXIT_DATABASE: "database unavailable",
     EXIT_HALTED: "halted by a guard",
+    EXIT_BUSY: "thread busy in another process",
 }
 
 
@@ -197,10 +201,14 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
                 return _cmd_show(args, terminal, runner)
             if args.command == "history":
                 return _cmd_history(args, terminal, runner)
-            if args.command in ("approve", "reject"):
-                return _cmd_decide(args, terminal, runner, settings, context)
-            if args.command == "resume":
-                return _cmd_resume(args, terminal, runner, context)
+            with runner.persistence.lock(args.thread):
+                # state is read again under the lock: a decision that landed meanwhile shows
+                if args.command in ("approve", "reject"):
+                    return _cmd_decide(args, terminal, runner, settings, context)
+                if args.command == "resume":
+                    return _cmd_resume(args, terminal, runner, context)
+    except ThreadBusyError as exc:
+        raise CliError(EXIT_BUSY, str(exc)) from None
     except DatabaseUnavailableError as exc:
         raise CliError(EXIT_DATABASE, str(exc)) from None
     except _database_errors() as exc:

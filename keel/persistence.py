@@ -17,9 +17,10 @@ with no pickle fallback: loading a checkpoint never imports arbitrary code.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.store.base import BaseStore
 
+from keel.locks import postgres_lock, sqlite_lock
 from keel.registry import PostgresRegistry, Registry, SqliteRegistry
 
 __all__ = [
@@ -70,6 +72,8 @@ class Persistence:
     checkpointer: BaseCheckpointSaver[Any]
     store: BaseStore
     registry: Registry
+    lock: Callable[[str], AbstractContextManager[None]]
+    """`lock(thread_id)`: hold the thread so no other process writes it (one writer)."""
 
     @property
     def kind(self) -> str:
@@ -116,7 +120,13 @@ def _open_sqlite(url: str) -> Iterator[Persistence]:
         store.setup()
         registry = SqliteRegistry(registry_conn)
         registry.setup()
-        yield Persistence(url=url, checkpointer=saver, store=store, registry=registry)
+        yield Persistence(
+            url=url,
+            checkpointer=saver,
+            store=store,
+            registry=registry,
+            lock=functools.partial(sqlite_lock, path),
+        )
     except sqlite3.Error as exc:
         raise DatabaseUnavailableError(f"SQLite database {path}: {exc}") from exc
     finally:
@@ -161,7 +171,13 @@ def _open_postgres(url: str) -> Iterator[Persistence]:
         store.setup()
         registry = PostgresRegistry(pool)
         registry.setup()
-        yield Persistence(url=url, checkpointer=saver, store=store, registry=registry)
+        yield Persistence(
+            url=url,
+            checkpointer=saver,
+            store=store,
+            registry=registry,
+            lock=functools.partial(postgres_lock, pool),
+        )
     except (psycopg.OperationalError, PoolTimeout) as exc:
         raise DatabaseUnavailableError(
             f"lost PostgreSQL at {describe_url(url)}: {str(exc).splitlines()[0]}"

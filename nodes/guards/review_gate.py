@@ -92,7 +92,10 @@ def check_review_triggers(
         {
             f["file"]
             for f in findings
-            if any(fnmatch.fnmatch(f["file"], glob) for glob in context.guards.sensitive_paths)
+            if any(
+                fnmatch.fnmatch(f["file"].lower(), glob.lower())
+                for glob in context.guards.sensitive_paths
+            )
         }
     )
     if sensitive:
