@@ -30,14 +30,30 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["REPO_ROOT", "DevServer", "DevServerError", "free_port", "write_config"]
+if TYPE_CHECKING:
+    from langgraph_sdk.client import SyncLangGraphClient
+
+__all__ = [
+    "GRAPH",
+    "REPO_ROOT",
+    "DevServer",
+    "DevServerError",
+    "free_port",
+    "resume",
+    "run_to_interrupt",
+    "same_decision",
+    "write_config",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LANGGRAPH = REPO_ROOT / ".venv" / "bin" / "langgraph"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PORT = re.compile(r"API: https?://[\w.\-]+:(\d+)")
+
+GRAPH = "review"
+"""The graph id in langgraph.json (also the id of its default assistant)."""
 
 OFFLINE_ENV = {
     "LANGGRAPH_CLI_NO_ANALYTICS": "1",
@@ -219,3 +235,27 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# --- review-thread helpers for the SDK tests -------------------------------------------------
+
+
+def run_to_interrupt(client: SyncLangGraphClient, repo: Path) -> tuple[str, dict[str, Any]]:
+    """Create a thread, run the review up to the gate; return (thread id, interrupt value)."""
+    thread_id = str(client.threads.create()["thread_id"])
+    client.runs.wait(thread_id, GRAPH, input={"repo": str(repo)})
+    state = client.threads.get_state(thread_id)
+    assert state["next"] == ["review_gate"], state["next"]
+    (interrupt,) = state["interrupts"]
+    return thread_id, dict(interrupt["value"])
+
+
+def same_decision(request: dict[str, Any], decision: dict[str, Any]) -> list[dict[str, Any]]:
+    """One copy of `decision` per action request of the review request, in order."""
+    return [dict(decision) for _ in request["action_requests"]]
+
+
+def resume(client: SyncLangGraphClient, thread_id: str, value: dict[str, Any]) -> dict[str, Any]:
+    """Resume the thread with `Command(resume=value)`; return its final state values."""
+    client.runs.wait(thread_id, GRAPH, command={"resume": value})
+    return dict(client.threads.get_state(thread_id)["values"])
