@@ -9,6 +9,9 @@
     keel resume THREAD                         continue a thread that stopped mid-run
     keel history THREAD                        list a thread's checkpoints
     keel feedback export [--output FILE]       every human decision, as JSONL
+    keel dlq list | keel dlq retry THREAD      threads that need a person; re-drive one
+    keel health                                database, migrations, model, stalled threads
+    keel prune --older-than DAYS [--dry-run]   delete old finished threads
 
 Exit codes (also in the README):
 
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from graphs.context import KeelContext
+from keel import ops
 from keel.console import Terminal
 from keel.locks import ThreadBusyError
 from keel.models import ModelError, chat_model
@@ -137,6 +141,24 @@ def _parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", parents=[common], help="list a thread's checkpoints")
     history.add_argument("thread")
 
+    dlq = sub.add_parser("dlq", parents=[common], help="threads that need a person")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser("list", parents=[common], help="failed, halted, stalled, overdue")
+    dlq_list.add_argument("--stall-minutes", type=float, default=15.0)
+    dlq_list.add_argument("--approval-sla-hours", type=float, default=72.0)
+    dlq_retry = dlq_sub.add_parser(
+        "retry", parents=[common], help="re-drive from the last checkpoint"
+    )
+    dlq_retry.add_argument("thread")
+
+    health = sub.add_parser("health", parents=[common], help="exit 0 when healthy, 1 when not")
+    health.add_argument("--stall-minutes", type=float, default=15.0)
+    health.add_argument("--max-stalled", type=int, default=0)
+
+    prune = sub.add_parser("prune", parents=[common], help="delete old finished threads")
+    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    prune.add_argument("--dry-run", action="store_true")
+
     feedback = sub.add_parser("feedback", parents=[common], help="the human-decision log")
     feedback.add_argument("action", choices=["export"])
     feedback.add_argument("--output", type=Path, help="write JSONL here (default stdout)")
@@ -193,6 +215,14 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
                 return _cmd_threads(args, terminal, runner)
             if args.command == "feedback":
                 return _cmd_feedback(args, terminal, runner)
+            if args.command == "health":
+                return _cmd_health(args, terminal, runner, settings)
+            if args.command == "prune":
+                return _cmd_prune(args, terminal, runner)
+            if args.command == "dlq" and args.dlq_command == "list":
+                return _cmd_dlq_list(args, terminal, runner)
+            if args.command == "dlq":
+                args.command = "resume"
             record = runner.persistence.registry.get(args.thread)
             if record is None:
                 raise CliError(EXIT_UNKNOWN_THREAD, f"unknown thread: {args.thread}")
@@ -369,6 +399,72 @@ def _cmd_threads(args: argparse.Namespace, terminal: Terminal, runner: Runner) -
     return EXIT_DONE
 
 
+def _cmd_health(
+    args: argparse.Namespace, terminal: Terminal, runner: Runner, settings: Settings
+) -> int:
+    checks = ops.health(
+        runner.persistence,
+        settings,
+        stall_after_s=args.stall_minutes * 60,
+        max_stalled=args.max_stalled,
+    )
+    healthy = all(c.ok for c in checks)
+    if args.json:
+        terminal.emit_json({"healthy": healthy, "checks": [c.__dict__ for c in checks]})
+    else:
+        terminal.table(
+            "Keel health — " + ("healthy" if healthy else "UNHEALTHY"),
+            ["check", "ok", "detail"],
+            [[c.name, "yes" if c.ok else "NO", c.detail] for c in checks],
+        )
+    return EXIT_DONE if healthy else EXIT_FAILED
+
+
+def _cmd_prune(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
+    pruned = ops.prune(runner.persistence, older_than_days=args.older_than, dry_run=args.dry_run)
+    if args.json:
+        terminal.emit_json({"dry_run": args.dry_run, "threads": [r.thread_id for r in pruned]})
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        terminal.info(
+            f"{verb} {len(pruned)} finished thread(s) older than {args.older_than} day(s)"
+        )
+        for record in pruned:
+            terminal.info(f"  {record.thread_id} {record.status} {record.updated_at}")
+    return EXIT_DONE
+
+
+def _cmd_dlq_list(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
+    letters = ops.dead_letters(
+        runner.persistence,
+        stall_after_s=args.stall_minutes * 60,
+        approval_sla_s=args.approval_sla_hours * 3600,
+    )
+    if args.json:
+        terminal.emit_json(
+            [
+                {
+                    "thread_id": d.record.thread_id,
+                    "status": d.record.status,
+                    "reason": d.reason,
+                    "updated_at": d.record.updated_at,
+                    "repo": d.record.repo,
+                }
+                for d in letters
+            ]
+        )
+    else:
+        terminal.table(
+            "Dead-letter list",
+            ["thread", "status", "reason", "updated", "repo"],
+            [
+                [d.record.thread_id, d.record.status, d.reason, d.record.updated_at, d.record.repo]
+                for d in letters
+            ],
+        )
+    return EXIT_DONE
+
+
 def _cmd_feedback(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
     lines = [
         json.dumps(entry, sort_keys=True, default=str)
@@ -526,7 +622,10 @@ def _cmd_resume(
             EXIT_WRONG_STATE,
             f"thread {args.thread} is awaiting approval: use `keel approve` or `keel reject`",
         )
-    if not runner.snapshot(args.thread).next:
+    snapshot = runner.snapshot(args.thread)
+    if snapshot.values and not snapshot.next:
+        # finished: the registry may lag if a process died after the last checkpoint
+        runner.persistence.registry.update(args.thread, status=outcome.status)
         raise CliError(
             EXIT_WRONG_STATE,
             f"thread {args.thread} has nothing to resume (status: {outcome.status})",

@@ -96,6 +96,12 @@ class Registry(Protocol):
     def list(self, *, status: str | None = None, limit: int = 50) -> list[ThreadRecord]:
         """Return threads, newest first."""
 
+    def heartbeat(self, thread_id: str) -> None:
+        """Record that the thread's process is alive."""
+
+    def delete(self, thread_id: str) -> None:
+        """Remove a thread's row."""
+
 
 class _SqlRegistry:
     """Shared SQL; subclasses supply the parameter marker and the connection."""
@@ -166,6 +172,17 @@ class _SqlRegistry:
             params,
         )
         return [_record(row) for row in rows]
+
+    def heartbeat(self, thread_id: str) -> None:
+        """Record that the thread's process is alive."""
+        self._execute(
+            f"UPDATE keel_threads SET heartbeat_at = {self._mark} WHERE thread_id = {self._mark}",
+            (_now(), thread_id),
+        )
+
+    def delete(self, thread_id: str) -> None:
+        """Remove a thread's row."""
+        self._execute(f"DELETE FROM keel_threads WHERE thread_id = {self._mark}", (thread_id,))
 
 
 def _record(row: dict[str, Any]) -> ThreadRecord:

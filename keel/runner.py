@@ -7,6 +7,7 @@ with the checkpoints (status, cost, finding count).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,13 @@ from graphs.review import build_review_graph
 from keel.persistence import Persistence
 
 __all__ = ["Outcome", "ProgressCallback", "Runner", "new_thread_id"]
+
+INPUT_KEY = "__input__"
+"""Where the registry keeps a thread's input, to restart one killed before its first
+checkpoint."""
+
+HEARTBEAT_EVERY_S = 5.0
+"""The registry's heartbeat is written per super-step, at most this often."""
 
 ProgressCallback = Callable[[tuple[str, ...], str, dict[str, Any]], None]
 """Called with (subgraph namespace, node name, update) for each node that finishes."""
@@ -96,8 +104,12 @@ class Runner:
     ) -> Outcome:
         registry = self.persistence.registry
         registry.update(thread_id, status="running", error="")
+        beat = time.monotonic()
         try:
             for namespace, chunk in self._stream(thread_id, graph_input, context):
+                if time.monotonic() - beat >= HEARTBEAT_EVERY_S:
+                    registry.heartbeat(thread_id)
+                    beat = time.monotonic()
                 for node, update in chunk.items():
                     if progress is not None and not node.startswith("__"):
                         progress(namespace, node, update if isinstance(update, dict) else {})
@@ -141,7 +153,7 @@ class Runner:
             workflow=workflow,
             repo=str(graph_input["repo"]),
             model=context.model,
-            context=context.to_dict(),
+            context=context.to_dict() | {INPUT_KEY: graph_input},
         )
         return self._drive(thread_id, graph_input, context, progress)
 
@@ -153,8 +165,14 @@ class Runner:
         decision: dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
     ) -> Outcome:
-        """Continue a thread: with decisions keyed by interrupt id, or from its last checkpoint."""
-        graph_input: Command[Any] | None = (
+        """Continue a thread: with decisions keyed by interrupt id, or from its last checkpoint.
+
+        A thread killed before its first checkpoint restarts from its recorded input.
+        """
+        graph_input: Command[Any] | dict[str, Any] | None = (
             Command(resume=decision) if decision is not None else None
         )
+        if decision is None and not self.snapshot(thread_id).values:
+            record = self.persistence.registry.get(thread_id)
+            graph_input = (record.context if record else {}).get(INPUT_KEY)
         return self._drive(thread_id, graph_input, context, progress)
