@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.keel-installed
 SAMPLE := .keel/sample
 
-.PHONY: venv tools sample run test lint
+.PHONY: venv tools sample run test lint serve
 
 ## venv: create .venv and install keel with the dev extras (reruns when pyproject.toml changes)
 venv: $(STAMP)
@@ -52,3 +52,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## serve: langgraph dev on http://127.0.0.1:2024 offline (Studio / SDK); CLEAN=1 first clears .langgraph_api/; see docs/serve.md
+serve: venv
+	@if [ -n "$(CLEAN)" ]; then rm -rf .langgraph_api; echo "make serve: cleared .langgraph_api/"; fi
+	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true $(BIN)/langgraph dev --no-browser --port 2024
