@@ -64,6 +64,11 @@ class KeelContext:
         metadata={"description": "Timeout of one tool subprocess (pytest, bandit, ...)."},
     )
 
+    def __post_init__(self) -> None:
+        # a served run (Studio, the SDK) passes the nested policy as plain JSON
+        if isinstance(self.guards, dict):
+            self.guards = GuardPolicy.from_dict(self.guards)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> KeelContext:
         """Build the run context from the process settings."""

@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 _CONNECT_TIMEOUT_S = 5
+_WAIT_FOR_CONNECTION_S = 3
+"""How long a checkout waits for a connection before the database counts as gone."""
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -156,6 +158,8 @@ def _open_postgres(url: str) -> Iterator[Persistence]:
         check=ConnectionPool.check_connection,
         open=False,
         name="keel",
+        timeout=_WAIT_FOR_CONNECTION_S,
+        reconnect_timeout=_WAIT_FOR_CONNECTION_S,
     )
     try:
         pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
@@ -183,4 +187,4 @@ def _open_postgres(url: str) -> Iterator[Persistence]:
             f"lost PostgreSQL at {describe_url(url)}: {str(exc).splitlines()[0]}"
         ) from exc
     finally:
-        pool.close()
+        pool.close(timeout=_CONNECT_TIMEOUT_S)

@@ -33,6 +33,15 @@ ProgressCallback = Callable[[tuple[str, ...], str, dict[str, Any]], None]
 """Called with (subgraph namespace, node name, update) for each node that finishes."""
 
 
+def _database_gone(exc: BaseException) -> bool:
+    import sqlite3
+
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return isinstance(exc, psycopg.OperationalError | PoolTimeout | sqlite3.OperationalError)
+
+
 def new_thread_id() -> str:
     """Return a new thread id."""
     return f"kr-{uuid.uuid4().hex[:12]}"
@@ -114,7 +123,10 @@ class Runner:
                     if progress is not None and not node.startswith("__"):
                         progress(namespace, node, update if isinstance(update, dict) else {})
         except BaseException as exc:
-            registry.update(thread_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            if not _database_gone(exc):  # with the database gone, the registry is too
+                registry.update(
+                    thread_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500]
+                )
             raise
         result = self.outcome(thread_id)
         usage = result.values.get("usage") or {}

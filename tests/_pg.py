@@ -219,6 +219,46 @@ class PgServer:
             self._running = False
             self._cleanup()
 
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data (an outage); `resume_serving()` restarts it."""
+        if not self._running or self.datadir is None:
+            raise PgServerError("server is not running")
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-m",
+            mode,
+            "-w",
+            "stop",
+            timeout=60,
+        )
+        self._running = False
+
+    def resume_serving(self) -> None:
+        """Start a halted server again, on the same port with the same data."""
+        if self._running or self.datadir is None or self.port is None:
+            raise PgServerError("server was not halted")
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.tmpdir} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-w",
+            "-t",
+            str(int(self.start_timeout)),
+            "-o",
+            opts,
+            "start",
+            timeout=self.start_timeout + 30,
+        )
+        self._running = True
+
     def _cleanup(self) -> None:
         if self.tmpdir is not None:
             shutil.rmtree(self.tmpdir, ignore_errors=True)

@@ -211,11 +211,6 @@ def test_stream_updates_with_subgraphs_shows_specialists_and_their_nodes(
     assert {"review_gate", "finalize"} <= after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="graphs/context.py: a nested `guards` object in the run context arrives as a dict "
-    "and is not converted to GuardPolicy (AttributeError in the specialist) - graph-side fix",
-)
 def test_guard_policy_from_the_run_context_fires_a_guard(
     alice: SyncLangGraphClient, repo: Path
 ) -> None:
