@@ -1,5 +1,8 @@
-"""Security hardening: checkpoints cannot run code, secrets never leak, and prompt
-injection in the repository cannot reach a side effect without a human decision."""
+"""Security hardening.
+
+Checkpoints cannot run code, secrets never leak, and prompt injection in the repository
+cannot reach a side effect without a human decision.
+"""
 
 from __future__ import annotations
 
