@@ -23,6 +23,8 @@ BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
 """Confidence bin edges (the last includes 1.0)."""
 
 _THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
+_MIN_GAIN = 0.1
+"""Below this margin (wrong caught minus share sent) a threshold is no better than chance."""
 
 
 def _points(results: Sequence[CaseResult]) -> list[tuple[str, float, bool]]:
@@ -87,8 +89,9 @@ def calibrate(results: Sequence[CaseResult]) -> dict[str, Any]:
         "wrong": len(wrong),
         "specialists": specialists,
         "sweep": sweep,
-        "supported_threshold": best["threshold"] if gain > 0 else None,
+        "supported_threshold": best["threshold"] if gain >= _MIN_GAIN else None,
         "supported_gain": gain,
+        "sweep_best": best["threshold"],
     }
 
 
@@ -116,8 +119,9 @@ def format_calibration(data: dict[str, Any]) -> str:
             )
     if data["supported_threshold"] is None:
         lines.append(
-            "supported threshold: none — at no threshold does confidence separate wrong "
-            "findings from right ones better than sending findings at random"
+            f"supported threshold: none — the best ({data['sweep_best']:.2f}) catches only "
+            f"{data['supported_gain']:+.2f} more of the wrong findings than the share of all "
+            "findings it sends to review: confidence does not separate wrong from right"
         )
     else:
         lines.append(
