@@ -139,6 +139,8 @@ class Finding(TypedDict):
     """Tools that support the finding (bandit, semgrep, ruff, ...)."""
     fixable: NotRequired[bool]
     """Whether an automatic fix exists."""
+    patch: NotRequired[str]
+    """Suggested fix as a unified diff of the finding's file (applying it needs review)."""
 
 
 class Handoff(TypedDict):

@@ -27,6 +27,7 @@ Exit codes (also in the README):
 | 6 | database unavailable |
 | 7 | halted by a guard, or the budget is exhausted (the report is partial) |
 | 8 | the thread is being processed by another process (nothing changed; retry later) |
+| 9 | `--fail-on SEVERITY`: a finding at or above SEVERITY remains (0: none does) |
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from graphs.context import KeelContext
+from graphs.state import SEVERITY_ORDER, severity_at_least
 from keel import ops
 from keel.console import Terminal
 from keel.locks import ThreadBusyError
 from keel.models import ModelError, chat_model
+from keel.outputs import render_report
 from keel.persistence import DatabaseUnavailableError, describe_url, open_persistence
-from keel.runner import Outcome, Runner, new_thread_id
+from keel.runner import INPUT_KEY, Outcome, Runner, new_thread_id
 from keel.settings import Settings, SettingsError
 from nodes.guards.feedback import iter_feedback
 from nodes.guards.review_gate import ReviewResponseError, parse_review_response
@@ -56,6 +59,8 @@ __all__ = ["EXIT_CODES", "main"]
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING = 0, 1, 2, 3
 EXIT_UNKNOWN_THREAD, EXIT_WRONG_STATE, EXIT_DATABASE, EXIT_HALTED = 4, 5, 6, 7
 EXIT_BUSY = 8
+EXIT_FINDINGS = 9
+FORMATS = ["md", "json", "sarif"]
 
 EXIT_CODES = {
     EXIT_DONE: "done",
@@ -67,6 +72,7 @@ EXIT_CODES = {
     EXIT_DATABASE: "database unavailable",
     EXIT_HALTED: "halted by a guard",
     EXIT_BUSY: "thread busy in another process",
+    EXIT_FINDINGS: "findings at or above --fail-on",
 }
 
 
@@ -83,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print JSON to stdout")
     common.add_argument("--database", metavar="URL", help="override KEEL_DATABASE_URL")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument(
+        "--format", choices=FORMATS, default="md", help="report format (default md)"
+    )
+    output.add_argument("--output", type=Path, metavar="FILE", help="write the report here")
+    output.add_argument(
+        "--fail-on",
+        choices=list(SEVERITY_ORDER),
+        metavar="SEVERITY",
+        help="CI gate: exit 9 when a finding at or above SEVERITY remains, else 0",
+    )
 
     parser = argparse.ArgumentParser(
         prog="keel",
@@ -100,14 +117,19 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--thread", metavar="ID", help="thread id to use (default: a new one)")
 
-    review = sub.add_parser("review", parents=[common], help="review a change")
+    review = sub.add_parser("review", parents=[common, output], help="review a change")
     review.add_argument("path", type=Path)
     scope = review.add_mutually_exclusive_group()
     scope.add_argument("--rev", metavar="A..B", help="revision range (default HEAD~1..HEAD)")
     scope.add_argument("--staged", action="store_true", help="review the staged change")
+    scope.add_argument(
+        "--since-last",
+        action="store_true",
+        help="review what changed since the last revision Keel reviewed in this repository",
+    )
     runnable(review)
 
-    audit = sub.add_parser("audit", parents=[common], help="review the whole repository")
+    audit = sub.add_parser("audit", parents=[common, output], help="review the whole repository")
     audit.add_argument("path", type=Path)
     runnable(audit)
 
@@ -117,11 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     threads.add_argument("--limit", type=int, default=50)
 
-    show = sub.add_parser("show", parents=[common], help="print a thread's report")
+    show = sub.add_parser("show", parents=[common, output], help="print a thread's report")
     show.add_argument("thread")
-    show.add_argument("--format", choices=["md", "json"], default="md")
 
-    approve = sub.add_parser("approve", parents=[common], help="approve pending actions")
+    approve = sub.add_parser("approve", parents=[common, output], help="approve pending actions")
     approve.add_argument("thread")
     approve.add_argument(
         "--edit",
@@ -130,12 +151,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     approve.add_argument("--reviewer", help="who decides (default KEEL_REVIEWER / $USER)")
 
-    reject = sub.add_parser("reject", parents=[common], help="reject pending actions")
+    reject = sub.add_parser("reject", parents=[common, output], help="reject pending actions")
     reject.add_argument("thread")
     reject.add_argument("--reason", required=True)
     reject.add_argument("--reviewer", help="who decides (default KEEL_REVIEWER / $USER)")
 
-    resume = sub.add_parser("resume", parents=[common], help="continue a stopped thread")
+    resume = sub.add_parser("resume", parents=[common, output], help="continue a stopped thread")
     resume.add_argument("thread")
 
     history = sub.add_parser("history", parents=[common], help="list a thread's checkpoints")
@@ -147,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     dlq_list.add_argument("--stall-minutes", type=float, default=15.0)
     dlq_list.add_argument("--approval-sla-hours", type=float, default=72.0)
     dlq_retry = dlq_sub.add_parser(
-        "retry", parents=[common], help="re-drive from the last checkpoint"
+        "retry", parents=[common, output], help="re-drive from the last checkpoint"
     )
     dlq_retry.add_argument("thread")
 
@@ -210,6 +231,8 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
         with open_persistence(settings.database_url) as persistence:
             runner = Runner(persistence)
             if args.command in ("review", "audit"):
+                if getattr(args, "since_last", False):
+                    prepared[0]["rev_range"] = _since_last(runner, prepared[0], terminal)
                 return _cmd_run(args, terminal, runner, settings, *prepared)
             if args.command == "threads":
                 return _cmd_threads(args, terminal, runner)
@@ -272,7 +295,7 @@ def _prepare_run(
         if args.command == "review":
             if args.staged:
                 graph_input["staged"] = True
-            else:
+            elif not args.since_last:
                 base, head = git.resolve_range(root, args.rev)
                 graph_input["rev_range"] = f"{base}..{head}"
     except git.GitError as exc:
@@ -282,6 +305,26 @@ def _prepare_run(
     except ModelError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None
     return graph_input, KeelContext.from_settings(settings)
+
+
+def _since_last(runner: Runner, graph_input: dict[str, Any], terminal: Terminal) -> str:
+    """The range from the last revision Keel reviewed in this repository to HEAD."""
+    root = Path(graph_input["repo"])
+    head = git.head_sha(root)
+    for record in runner.persistence.registry.list(limit=100_000):
+        if record.repo != str(root):
+            continue
+        earlier = (record.context.get(INPUT_KEY) or {}).get("rev_range")
+        if earlier:
+            base = str(earlier).split("..")[-1]
+            terminal.info(
+                f"incremental review: {base[:12]}..{head[:12]} "
+                f"(since the last review, thread {record.thread_id})"
+            )
+            return f"{base}..{head}"
+    base, head = git.resolve_range(root, None)
+    terminal.info("no earlier review of this repository: reviewing the last commit")
+    return f"{base}..{head}"
 
 
 def _cmd_run(
@@ -357,7 +400,10 @@ def _print_outcome(args: argparse.Namespace, terminal: Terminal, outcome: Outcom
             }
         )
     elif report:
-        terminal.markdown(report["markdown"])
+        _emit_report(args, terminal, report)
+    gate = _fail_on(args, terminal, outcome)
+    if gate is not None:
+        return gate
     if outcome.status == "awaiting_approval":
         for _, request in outcome.interrupts:
             terminal.show_request(request)
@@ -372,6 +418,39 @@ def _print_outcome(args: argparse.Namespace, terminal: Terminal, outcome: Outcom
     if outcome.status in ("halted", "budget_exhausted"):
         return EXIT_HALTED
     return EXIT_FAILED
+
+
+def _emit_report(args: argparse.Namespace, terminal: Terminal, report: dict[str, Any]) -> None:
+    """Write the report in the chosen format, to --output or stdout."""
+    fmt = getattr(args, "format", "md")
+    text = render_report(report, fmt)
+    output: Path | None = getattr(args, "output", None)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        terminal.info(f"{fmt} report written to {output}")
+    elif fmt == "md":
+        terminal.markdown(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _fail_on(args: argparse.Namespace, terminal: Terminal, outcome: Outcome) -> int | None:
+    """The CI gate: with --fail-on, the exit status is about the findings that remain."""
+    threshold = getattr(args, "fail_on", None)
+    if threshold is None or outcome.status in ("failed", "halted", "budget_exhausted"):
+        return None
+    report = outcome.report or {}
+    findings = (report.get("data") or {}).get("findings") or []
+    at_or_above = [f for f in findings if severity_at_least(f["severity"], threshold)]
+    if outcome.status == "awaiting_approval":
+        terminal.info(f"thread {outcome.thread_id} stays awaiting approval (keel approve / reject)")
+    if at_or_above:
+        terminal.info(f"--fail-on {threshold}: {len(at_or_above)} finding(s) at or above it")
+        return EXIT_FINDINGS
+    terminal.info(f"--fail-on {threshold}: no finding at or above it")
+    return EXIT_DONE
 
 
 def _cmd_threads(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
@@ -486,11 +565,11 @@ def _cmd_show(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> i
         raise CliError(
             EXIT_WRONG_STATE, f"thread {args.thread} has no report yet (status {outcome.status})"
         )
-    if args.json or args.format == "json":
+    if args.json:
         terminal.emit_json(report["data"] | {"status": outcome.status})
     else:
-        terminal.markdown(report["markdown"])
-    return EXIT_DONE
+        _emit_report(args, terminal, report)
+    return _fail_on(args, terminal, outcome) or EXIT_DONE
 
 
 def _cmd_history(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:

@@ -87,6 +87,8 @@ class Terminal:
 
     def show_request(self, request: dict[str, Any]) -> None:
         """Show what a reviewer must decide, with the packet's reasoning and evidence."""
+        if self.quiet:
+            return
         packet = request.get("packet", {})
         self.err.print("\n[bold]Human review required[/bold]")
         lines = [f"  trigger: {trigger}" for trigger in packet.get("triggers", [])]

@@ -120,6 +120,15 @@ def _markdown(data: Mapping[str, Any]) -> str:
             "```",
             "",
         ]
+        if f.get("patch"):
+            lines += [
+                "Suggested fix (applied only after review):",
+                "",
+                "```diff",
+                f["patch"].rstrip("\n"),
+                "```",
+                "",
+            ]
     if data["handoffs"]:
         lines += ["## Specialists", ""]
         for h in data["handoffs"]:

@@ -17,12 +17,19 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from graphs.context import KeelContext, current_thread_id
-from graphs.state import Finding, GuardEvent, PendingAction, PipelineState, ThreadStatus
+from graphs.state import (
+    Finding,
+    GuardEvent,
+    PendingAction,
+    PipelineState,
+    ThreadStatus,
+    merge_by_id,
+)
 from keel.models import model_label
 from nodes.guards import budget
 from nodes.guards._verdict import Verdict, guard_event
 from nodes.guards.review_gate import check_review_triggers
-from tools import ruff
+from tools import diffs, ruff
 from tools.issues import mask_secrets
 
 from .grounding import fingerprint
@@ -31,12 +38,22 @@ from .render import render_report
 __all__ = ["finalize", "report", "report_markdown"]
 
 
-def _propose(state: PipelineState, context: KeelContext) -> list[PendingAction]:
+def _propose(
+    state: PipelineState, context: KeelContext
+) -> tuple[list[PendingAction], list[Finding]]:
+    """Side effects to propose, and the fixable findings with their suggested patch."""
     findings = state.get("findings", [])
     actions: list[PendingAction] = []
+    patched: list[Finding] = []
     fixable = sorted({f["file"] for f in findings if f.get("fixable")})
     if fixable:
         diff = ruff.ruff_fix_diff(Path(state["repo"]), fixable)
+        per_file = diffs.split_by_file(diff)
+        patched = [
+            Finding(**{**f, "patch": per_file[f["file"]]})
+            for f in findings
+            if f.get("fixable") and f["file"] in per_file
+        ]
         if diff.strip():
             actions.append(
                 PendingAction(
@@ -59,7 +76,7 @@ def _propose(state: PipelineState, context: KeelContext) -> list[PendingAction]:
                 proposed_by="report",
             )
         )
-    return actions
+    return actions, patched
 
 
 def _thread_budget(state: PipelineState, context: KeelContext) -> GuardEvent | None:
@@ -92,7 +109,7 @@ def report(
             goto="finalize",
             update={"guard_events": [exhausted], "report": rendered, "status": "budget_exhausted"},
         )
-    proposed = _propose(state, context)
+    proposed, patched = _propose(state, context)
     actions = {a["id"]: a for a in [*state.get("pending_actions", []), *proposed]}
     triggers = check_review_triggers(
         findings=state.get("findings", []),
@@ -102,7 +119,13 @@ def report(
         context=context,
     )
     status = "awaiting_approval" if triggers else "running"
-    view = {**state, "pending_actions": list(actions.values()), "status": status}
+    findings = merge_by_id(state.get("findings", []), patched)
+    view = {
+        **state,
+        "findings": findings,
+        "pending_actions": list(actions.values()),
+        "status": status,
+    }
     rendered = render_report(
         view, thread_id=current_thread_id(), model_label=model_label(context.model)
     )
@@ -110,6 +133,7 @@ def report(
         goto="review_gate" if triggers else "finalize",
         update={
             "pending_actions": proposed,
+            "findings": patched,
             "report": rendered,
             "status": status,
             "model_label": model_label(context.model),
