@@ -447,9 +447,9 @@ def _fail_on(args: argparse.Namespace, terminal: Terminal, outcome: Outcome) -> 
     if outcome.status == "awaiting_approval":
         terminal.info(f"thread {outcome.thread_id} stays awaiting approval (keel approve / reject)")
     if at_or_above:
-        terminal.info(f"--fail-on {threshold}: {len(at_or_above)} finding(s) at or above it")
+        terminal.notice(f"--fail-on {threshold}: {len(at_or_above)} finding(s) at or above it")
         return EXIT_FINDINGS
-    terminal.info(f"--fail-on {threshold}: no finding at or above it")
+    terminal.notice(f"--fail-on {threshold}: no finding at or above it")
     return EXIT_DONE
 
 

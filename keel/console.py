@@ -55,6 +55,10 @@ class Terminal:
         if not self.quiet:
             self.err.print(escape(text))
 
+    def notice(self, text: str) -> None:
+        """Print a line to stderr even with --quiet (gate verdicts)."""
+        self.err.print(escape(text))
+
     def error(self, text: str) -> None:
         """Print an error line to stderr (always, also in JSON mode)."""
         self.err.print(f"[bold red]error:[/bold red] {escape(text)}")
