@@ -36,11 +36,17 @@ class SemgrepMissingError(ToolMissingError):
     """Semgrep is not installed where Keel looks for it."""
 
     def __init__(self) -> None:
-        super().__init__(
-            "semgrep",
-            "run `make tools` (or `scripts/install-tools.sh`) to install it into "
-            f"{_PROJECT_ROOT / '.keel-tools' / 'semgrep'}, or set KEEL_SEMGREP to its path",
-        )
+        if (_PROJECT_ROOT / "pyproject.toml").is_file():  # a source checkout
+            how = (
+                "run `make tools` (or `scripts/install-tools.sh`) to install it into "
+                f"{_PROJECT_ROOT / '.keel-tools' / 'semgrep'}"
+            )
+        else:  # an installed package (pipx, pre-commit, ...)
+            how = (
+                "install it in its own environment: `python3 -m venv ~/.keel/tools/semgrep && "
+                "~/.keel/tools/semgrep/bin/pip install semgrep`"
+            )
+        super().__init__("semgrep", f"{how}, or set KEEL_SEMGREP to its path")
 
 
 class SemgrepError(RuntimeError):
