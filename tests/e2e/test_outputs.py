@@ -22,8 +22,12 @@ def test_sarif_validates_round_trips_and_deduplicates(
     keel: KeelRunner, sample_repo: Path, tmp_path: Path
 ) -> None:
     first, second = tmp_path / "a.sarif", tmp_path / "b.sarif"
-    assert keel("review", str(sample_repo), "--no-input", "--format", "sarif",
-                "--output", str(first)).code == 3
+    assert (
+        keel(
+            "review", str(sample_repo), "--no-input", "--format", "sarif", "--output", str(first)
+        ).code
+        == 3
+    )
     log = _sarif(first)
     model = Sarif.model_validate(log)  # the SARIF 2.1.0 object model
     again = json.loads(model.model_dump_json(by_alias=True, exclude_none=True))
@@ -36,8 +40,10 @@ def test_sarif_validates_round_trips_and_deduplicates(
     assert len(rule_ids) == len(set(rule_ids))
     assert run["properties"]["model"] == "offline"
     located = {
-        (r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-         r["locations"][0]["physicalLocation"]["region"]["startLine"])
+        (
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+        )
         for r in run["results"]
     }
     for planted in PLANTED:
@@ -54,10 +60,16 @@ def test_sarif_validates_round_trips_and_deduplicates(
     assert change["replacements"][0]["deletedRegion"]["startLine"] <= 5
 
     # a second review of the same change gives the same fingerprints
-    assert keel("review", str(sample_repo), "--no-input", "--format", "sarif",
-                "--output", str(second)).code == 3
-    prints = [sorted(r["partialFingerprints"]["keel/v1"] for r in _sarif(p)["runs"][0]["results"])
-              for p in (first, second)]
+    assert (
+        keel(
+            "review", str(sample_repo), "--no-input", "--format", "sarif", "--output", str(second)
+        ).code
+        == 3
+    )
+    prints = [
+        sorted(r["partialFingerprints"]["keel/v1"] for r in _sarif(p)["runs"][0]["results"])
+        for p in (first, second)
+    ]
     assert prints[0] == prints[1] and len(set(prints[0])) == len(prints[0])
 
 
@@ -91,9 +103,12 @@ def test_fail_on_gates_on_remaining_findings(keel: KeelRunner, sample_repo: Path
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_since_last_reviews_only_new_changes(keel: KeelRunner, sample_repo: Path) -> None:
     first = keel("review", str(sample_repo), "--no-input", "--json")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=sample_repo, capture_output=True,
-                          text=True, check=True).stdout.strip()
-    (sample_repo / "extra.py").write_text("import hashlib\n\n\ndef h(x):\n    return hashlib.md5(x)\n")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=sample_repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (sample_repo / "extra.py").write_text(
+        "import hashlib\n\n\ndef h(x):\n    return hashlib.md5(x)\n"
+    )
     subprocess.run(["git", "add", "extra.py"], cwd=sample_repo, check=True)
     subprocess.run(["git", "commit", "-qm", "more"], cwd=sample_repo, check=True)
     second = keel("review", str(sample_repo), "--since-last", "--no-input", "--json")

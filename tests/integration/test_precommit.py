@@ -33,7 +33,12 @@ def _try_repo(repo: Path, home: Path) -> subprocess.CompletedProcess[str]:
     env |= {"PRE_COMMIT_HOME": str(home), "LANGSMITH_TRACING": "false"}
     return subprocess.run(
         [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "keel-review", "--verbose"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
     )
 
 
