@@ -1,0 +1,143 @@
+"""The loops being compared: bare LangGraph, Keel's guarded loop, LangChain's `create_agent`.
+
+All three run the same `FakeToolModel` and the same `lookup` tool through a model → tools
+loop. Keel's loop is the one of `tests/unit/test_attach_guards.py`: the guard checks run
+inside the model node and the guard nodes (added by `attach_guards`) are entered only when
+a check fires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.types import Command
+
+from graphs.state import GuardedState
+from nodes.guards.attach import GUARD_NODES, attach_guards
+from nodes.guards.policy import GuardPolicy
+
+from ._model import FakeToolModel, lookup
+
+__all__ = [
+    "QUIET",
+    "build_bare",
+    "build_keel",
+    "build_langchain",
+    "opening",
+    "quiet_policy",
+]
+
+_HUGE = 10**9
+
+
+def quiet_policy(**overrides: Any) -> GuardPolicy:
+    """A policy under which no guard fires on a long benign loop (limits out of reach)."""
+    settings: dict[str, Any] = {
+        "max_agent_steps": _HUGE,
+        "max_tool_calls": _HUGE,
+        "budget_tokens": _HUGE,
+        "budget_cost_usd": float(_HUGE),
+        "budget_model_calls": _HUGE,
+        "budget_tool_calls": _HUGE,
+        "deadline_s": float(_HUGE),
+        "compress_at_tokens": _HUGE,
+    }
+    settings.update(overrides)
+    return GuardPolicy(**settings)
+
+
+QUIET = quiet_policy()
+"""The default no-fire policy."""
+
+
+def opening(task: str = "audit the repository") -> list[BaseMessage]:
+    """System prompt and task: the two opening messages the compressor keeps."""
+    return [SystemMessage("You are a code auditor. Use lookup."), HumanMessage(task)]
+
+
+def build_bare(model: FakeToolModel, checkpointer: BaseCheckpointSaver[Any] | None = None) -> Any:
+    """The bare model → tools loop (`MessagesState`, `tools_condition`)."""
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode([lookup]))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=checkpointer)
+
+
+_USAGE = {
+    "input_tokens": 1,
+    "output_tokens": 1,
+    "cost_usd": 0.0,
+    "model_calls": 1,
+    "tool_calls": 0,
+    "seconds": 0.0,
+}
+
+
+def build_keel(
+    model: FakeToolModel,
+    policy: GuardPolicy = QUIET,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+) -> Any:
+    """Keel's guarded loop: checks in the model node, guard nodes from `attach_guards`."""
+    builder = StateGraph(GuardedState)
+
+    def agent(state: GuardedState) -> Command[Any]:
+        verdict = guards.before_model_call(state, policy)
+        if verdict.fired:
+            return Command(goto=verdict.guard, update={"verdict": verdict.pending()})
+        response = model.invoke(state.get("messages", []))
+        tool_calls = len(getattr(response, "tool_calls", []) or [])
+        update = {"messages": [response], "usage": _USAGE | {"tool_calls": tool_calls}}
+        if not tool_calls:
+            return Command(goto=END, update=update)
+        verdict = guards.after_model_call(state, response, policy)  # type: ignore[arg-type]
+        if verdict.fired:
+            return Command(goto=verdict.guard, update=update | {"verdict": verdict.pending()})
+        return Command(goto="tools", update=update)
+
+    builder.add_node("agent", agent, destinations=("tools", END, *GUARD_NODES))
+    builder.add_node("tools", ToolNode([lookup]))
+    guards = attach_guards(builder, agent="bench", tools=[lookup], submit_tool="none")
+    builder.add_edge(START, "agent")
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=checkpointer)
+
+
+def build_langchain(
+    model: FakeToolModel, checkpointer: BaseCheckpointSaver[Any] | None = None
+) -> Any:
+    """LangChain v1 `create_agent` with four middlewares, none of which fires."""
+    from langchain.agents import create_agent
+    from langchain.agents.middleware import (
+        HumanInTheLoopMiddleware,
+        ModelCallLimitMiddleware,
+        SummarizationMiddleware,
+        ToolCallLimitMiddleware,
+    )
+
+    middleware = [
+        ModelCallLimitMiddleware(thread_limit=_HUGE, run_limit=_HUGE),
+        ToolCallLimitMiddleware(thread_limit=_HUGE, run_limit=_HUGE),
+        SummarizationMiddleware(model=model, trigger=("tokens", _HUGE)),
+        HumanInTheLoopMiddleware(interrupt_on={"lookup": False}),
+    ]
+    return create_agent(model, [lookup], middleware=middleware, checkpointer=checkpointer)
+
+
+def start_state(kind: str, task: str = "audit the repository") -> dict[str, Any]:
+    """The input for a fresh thread of loop `kind` (`bare`, `keel` or `langchain`)."""
+    state: dict[str, Any] = {"messages": opening(task)}
+    if kind == "keel":
+        state["clock_start"] = ""
+    return state
