@@ -3,6 +3,8 @@
 * `offline` — Keel's deterministic policy model (`keel.offline`), the default.
 * `openai-compatible:NAME` — `ChatOpenAI` against `OPENAI_BASE_URL` (vLLM, llama.cpp,
   Ollama, LM Studio, ...) with model `NAME`.
+* `local` / `local:/path/to/model.gguf` — a llama.cpp server that Keel starts and stops
+  (`keel.local_model`), driven through `ChatOpenAI`; `local` serves SmolLM2-135M-Instruct.
 * anything else — `langchain.chat_models.init_chat_model(id)`, e.g. `openai:gpt-4o-mini`;
   `OPENAI_BASE_URL` / `OPENAI_API_KEY` are honoured by the OpenAI provider.
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from keel import local_model
 from keel.offline import OFFLINE_LABEL, OfflinePolicyModel
 from keel.settings import Settings
 
@@ -41,7 +44,13 @@ class ModelError(RuntimeError):
 
 
 def model_label(model_id: str) -> str:
-    """Return the label reports carry for a model id (`offline` for the policy model)."""
+    """Return the label reports carry for a model id.
+
+    `offline` for the policy model, `local:<model name>` for a local GGUF model (e.g.
+    `local:SmolLM2-135M-Instruct`), the id itself otherwise.
+    """
+    if local_model.is_local(model_id):
+        return local_model.local_label(model_id)
     return OFFLINE_LABEL if model_id == OFFLINE_LABEL else model_id
 
 
@@ -68,6 +77,8 @@ def chat_model(model_id: str, settings: Settings | None = None) -> BaseChatModel
 def _create(model_id: str, settings: Settings) -> BaseChatModel:
     if model_id == OFFLINE_LABEL:
         return OfflinePolicyModel()
+    if local_model.is_local(model_id):
+        return _local(model_id, settings)
     if model_id.startswith("openai-compatible:"):
         from langchain_openai import ChatOpenAI
 
@@ -87,3 +98,34 @@ def _create(model_id: str, settings: Settings) -> BaseChatModel:
         return init_chat_model(model_id, temperature=0)
     except (ValueError, ImportError) as exc:
         raise ModelError(f"cannot create model {model_id!r}: {exc}") from exc
+
+
+def _local(model_id: str, settings: Settings) -> BaseChatModel:
+    """Start (or reuse) this process's llama.cpp server and return a client for it."""
+    from langchain_openai import ChatOpenAI
+
+    options = local_model.ServerOptions(
+        n_ctx=settings.local_ctx,
+        n_threads=settings.local_threads,
+        start_timeout_s=settings.local_start_timeout_s,
+    )
+    try:
+        server = local_model.shared_server(
+            model_id,
+            llama_python=settings.llama_python,
+            options=options,
+            log_dir=settings.home / "local-model",
+        )
+    except local_model.LocalModelError as exc:
+        raise ModelError(f"KEEL_MODEL={model_id}: {exc}") from exc
+    return ChatOpenAI(
+        model=server.name,
+        base_url=server.base_url,
+        api_key="not-needed",  # type: ignore[arg-type]
+        temperature=0,
+        stream_usage=True,
+        timeout=settings.local_request_timeout_s,
+        max_retries=1,
+        # llama.cpp's server ignores the `max_completion_tokens` langchain-openai sends.
+        extra_body={"max_tokens": settings.local_max_tokens},
+    )

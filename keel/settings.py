@@ -19,6 +19,12 @@ never copied into `os.environ`.
 | `KEEL_TOOL_TIMEOUT` | 300 | seconds per tool subprocess |
 | `KEEL_REVIEWER` | `$USER` | identity recorded with review decisions |
 | `KEEL_EFFECT_JOURNAL` | unset | JSONL audit journal of executed side effects |
+| `KEEL_LLAMA_PYTHON` | `.keel-tools/llama` | Python with `llama_cpp.server` (`KEEL_MODEL=local`) |
+| `KEEL_LOCAL_MAX_TOKENS` | 256 | reply cap of a local model (sent as `max_tokens`) |
+| `KEEL_LOCAL_CTX` | 16384 | context window of the local llama.cpp server |
+| `KEEL_LOCAL_THREADS` | 2 | CPU threads of the local llama.cpp server |
+| `KEEL_LOCAL_START_TIMEOUT` | 120 | seconds to wait for the local server to answer |
+| `KEEL_LOCAL_REQUEST_TIMEOUT` | 300 | seconds per request to the local server |
 """
 
 from __future__ import annotations
@@ -58,6 +64,18 @@ class Settings:
     tool_timeout_s: float
     effect_journal: str
     reviewer: str
+    llama_python: str | None = None
+    """`KEEL_LLAMA_PYTHON`: interpreter with `llama_cpp.server` (default `.keel-tools/llama`)."""
+    local_max_tokens: int = 256
+    """`KEEL_LOCAL_MAX_TOKENS`: reply cap of a local model."""
+    local_ctx: int = 16384
+    """`KEEL_LOCAL_CTX`: context window of the local server, in tokens."""
+    local_threads: int = 2
+    """`KEEL_LOCAL_THREADS`: CPU threads of the local server."""
+    local_start_timeout_s: float = 120.0
+    """`KEEL_LOCAL_START_TIMEOUT`: seconds to wait for the local server to answer."""
+    local_request_timeout_s: float = 300.0
+    """`KEEL_LOCAL_REQUEST_TIMEOUT`: seconds per request to the local server."""
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -114,7 +132,23 @@ class Settings:
             tool_timeout_s=number("KEEL_TOOL_TIMEOUT", "300", float),
             effect_journal=get("KEEL_EFFECT_JOURNAL", ""),
             reviewer=get("KEEL_REVIEWER", merged.get("USER", "") or "unknown"),
+            llama_python=merged.get("KEEL_LLAMA_PYTHON") or None,
+            local_max_tokens=_positive(
+                int(number("KEEL_LOCAL_MAX_TOKENS", "256", int)), "KEEL_LOCAL_MAX_TOKENS"
+            ),
+            local_ctx=_positive(int(number("KEEL_LOCAL_CTX", "16384", int)), "KEEL_LOCAL_CTX"),
+            local_threads=_positive(
+                int(number("KEEL_LOCAL_THREADS", "2", int)), "KEEL_LOCAL_THREADS"
+            ),
+            local_start_timeout_s=number("KEEL_LOCAL_START_TIMEOUT", "120", float),
+            local_request_timeout_s=number("KEEL_LOCAL_REQUEST_TIMEOUT", "300", float),
         )
+
+
+def _positive(value: int, name: str) -> int:
+    if value < 1:
+        raise SettingsError(f"{name}={value} must be at least 1")
+    return value
 
 
 _ALIASES = {"max_agent_steps": "KEEL_MAX_AGENT_STEPS", "max_tool_calls": "KEEL_MAX_TOOL_CALLS"}
