@@ -47,6 +47,7 @@ OFFLINE_LABEL = "offline"
 """The label every report carries when this model ran."""
 
 _BRIEF_RE = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
+_NOTES_RE = re.compile(r"```keel-notes\s*(\{.*?\})\s*```", re.DOTALL)
 _PATH_PARAMS = ("paths", "files")
 _MAX_FINDINGS = 200
 
@@ -63,6 +64,21 @@ def extract_brief(messages: Sequence[BaseMessage]) -> dict[str, Any]:
                 continue
             if isinstance(data, dict):
                 return data
+    return {}
+
+
+def _notes(messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    """The latest `keel-notes` block the context compressor left (cumulative), or `{}`."""
+    for message in reversed(messages):
+        if isinstance(message, ToolMessage) or not isinstance(message.content, str):
+            continue
+        found = _NOTES_RE.findall(message.content)
+        if found:
+            try:
+                data = json.loads(found[-1])
+            except json.JSONDecodeError:
+                return {}
+            return data if isinstance(data, dict) else {}
     return {}
 
 
@@ -173,6 +189,7 @@ class OfflinePolicyModel(BaseChatModel):
         called = {
             call["name"] for m in messages if isinstance(m, AIMessage) for call in m.tool_calls
         }
+        called |= set(_notes(messages).get("called", []))
         files = [str(f) for f in brief.get("files", [])]
         submit = next((t for t in tools if _schema(t)[0].startswith("submit")), None)
         calls = []
@@ -238,11 +255,32 @@ def _rationale(brief: dict[str, Any]) -> str:
     return f"offline policy: files matched to specialists by their globs ({len(files)} file(s))"
 
 
+def _issue_finding(issue: dict[str, Any], tool: str) -> dict[str, Any]:
+    return {
+        "file": issue.get("file", ""),
+        "line": int(issue.get("line") or 1),
+        "end_line": int(issue.get("end_line") or issue.get("line") or 1),
+        "severity": issue.get("severity", "low"),
+        "category": issue.get("category", "correctness"),
+        "rule": str(issue.get("rule", "")),
+        "title": str(issue.get("message", ""))[:300],
+        "evidence": str(issue.get("code", ""))[:400],
+        "confidence": float(issue.get("confidence") or 0.5),
+        "sources": [str(issue.get("tool") or tool)],
+        "fixable": bool(issue.get("fixable", False)),
+    }
+
+
 def _submission(messages: list[BaseMessage]) -> dict[str, Any]:
-    findings: list[dict[str, Any]] = []
+    notes = _notes(messages)
+    findings: list[dict[str, Any]] = [
+        _issue_finding(issue, "notes")
+        for issue in notes.get("issues", [])
+        if isinstance(issue, dict)
+    ]
     errors: list[str] = []
     tests: list[str] = []
-    tools_used: list[str] = []
+    tools_used: list[str] = list(notes.get("called", []))
     for message in messages:
         if not isinstance(message, ToolMessage):
             continue
@@ -258,21 +296,7 @@ def _submission(messages: list[BaseMessage]) -> dict[str, Any]:
             errors.append(f"{message.name} failed: {data['error']}")
         tests.extend(str(t) for t in data.get("tests", []) or [])
         for issue in data.get("issues", []) or []:
-            findings.append(
-                {
-                    "file": issue.get("file", ""),
-                    "line": int(issue.get("line") or 1),
-                    "end_line": int(issue.get("end_line") or issue.get("line") or 1),
-                    "severity": issue.get("severity", "low"),
-                    "category": issue.get("category", "correctness"),
-                    "rule": str(issue.get("rule", "")),
-                    "title": str(issue.get("message", ""))[:300],
-                    "evidence": str(issue.get("code", ""))[:400],
-                    "confidence": float(issue.get("confidence", 0.5)),
-                    "sources": [str(issue.get("tool", message.name))],
-                    "fixable": bool(issue.get("fixable", False)),
-                }
-            )
+            findings.append(_issue_finding(issue, str(message.name)))
     confidence = max(0.2, 0.85 - 0.25 * len(errors))
     actions = []
     if tests:

@@ -73,8 +73,17 @@ def _root(runtime: _Runtime) -> Path:
 
 
 def _rev(runtime: _Runtime) -> str | None:
+    """The revision range under review: `state["rev"]`, else the task's `rev_range`."""
     rev = _state_value(runtime, "rev")
+    if not rev:
+        task = _state_value(runtime, "task")
+        rev = task.get("rev_range") if isinstance(task, Mapping) else None
     return str(rev) if rev else None
+
+
+def _staged(runtime: _Runtime) -> bool:
+    task = _state_value(runtime, "task")
+    return bool(task.get("staged")) if isinstance(task, Mapping) else False
 
 
 def _dumps(payload: Mapping[str, Any]) -> str:
@@ -124,7 +133,7 @@ def _guard(body: Callable[[], str]) -> str:
 def _targets(root: Path, runtime: _Runtime, paths: list[str] | None) -> list[str]:
     if paths:
         return list(paths)
-    return _git.changed_files(root, _rev(runtime)) or ["."]
+    return _git.changed_files(root, _rev(runtime), staged=_staged(runtime)) or ["."]
 
 
 def _issues(
@@ -159,10 +168,10 @@ def git_diff(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa:
 
     def body() -> str:
         root = _root(runtime)
-        rev = _rev(runtime)
-        text = _git.diff(root, rev, paths=paths, max_bytes=MAX_OUTPUT_CHARS)
+        rev, staged = _rev(runtime), _staged(runtime)
+        text = _git.diff(root, rev, staged=staged, paths=paths, max_bytes=MAX_OUTPUT_CHARS)
         truncated = "[... truncated:" in text
-        files = _git.changed_files(root, rev)
+        files = _git.changed_files(root, rev, staged=staged)
         return _fit_text("diff", mask_secrets(text), {"files": files, "truncated": truncated})
 
     return _guard(body)

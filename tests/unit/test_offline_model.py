@@ -124,3 +124,27 @@ def test_extract_brief_skips_tool_messages_and_bad_json() -> None:
         HumanMessage("```json\n{not json}\n```"),
     ]
     assert extract_brief(messages) == {"files": ["a"]}
+
+
+def test_compressed_notes_count_as_called_tools_and_results() -> None:
+    from nodes.guards.compress import fold
+
+    first = AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["a.py"]}, "id": "c1"}])
+    issue = {
+        "file": "a.py",
+        "line": 7,
+        "severity": "high",
+        "category": "security",
+        "rule": "B602",
+        "message": "shell=True",
+        "tool": "bandit",
+        "confidence": 0.9,
+    }
+    result = ToolMessage(json.dumps({"issues": [issue]}), tool_call_id="c1", name="scan")
+    summary = fold("", [first, result])
+    messages = [HumanMessage(_brief(files=["a.py"])), HumanMessage(summary)]
+    reply = OfflinePolicyModel().bind_tools([scan, SUBMIT_TOOL]).invoke(messages)
+    (call,) = reply.tool_calls
+    assert call["name"] == "submit_findings"  # scan is not called again
+    (finding,) = call["args"]["findings"]
+    assert (finding["file"], finding["line"], finding["rule"]) == ("a.py", 7, "B602")
