@@ -226,7 +226,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
     settings = _settings(args)
     if args.command in ("review", "audit"):
-        prepared = _prepare_run(args, settings)
+        prepared = _prepare_run(args, settings, terminal)
     try:
         with open_persistence(settings.database_url) as persistence:
             runner = Runner(persistence)
@@ -286,7 +286,7 @@ def _database_errors() -> tuple[type[BaseException], ...]:
 
 
 def _prepare_run(
-    args: argparse.Namespace, settings: Settings
+    args: argparse.Namespace, settings: Settings, terminal: Terminal
 ) -> tuple[dict[str, Any], KeelContext]:
     """Validate the repository, range and model before any thread is created."""
     try:
@@ -298,6 +298,12 @@ def _prepare_run(
             elif not args.since_last:
                 base, head = git.resolve_range(root, args.rev)
                 graph_input["rev_range"] = f"{base}..{head}"
+                if head != git.head_sha(root):
+                    terminal.notice(
+                        f"warning: the range ends at {head[:12]}, but the work tree is at "
+                        f"{git.head_sha(root)[:12]}: analyzers read the files as they are in "
+                        "the work tree (check out the range's head for an exact review)"
+                    )
     except git.GitError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None
     try:
