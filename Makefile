@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.keel-installed
 SAMPLE := .keel/sample
 
-.PHONY: venv tools sample run test lint serve
+.PHONY: venv tools sample run test lint serve local-model
 
 ## venv: create .venv and install keel with the dev extras (reruns when pyproject.toml changes)
 venv: $(STAMP)
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml
 ## tools: semgrep in its own venv (.keel-tools/semgrep) — never in .venv
 tools:
 	@scripts/install-tools.sh
+
+## local-model: llama.cpp server + SmolLM2-135M in their own venv (.keel-tools/llama; ~5 min compile); then KEEL_MODEL=local
+local-model:
+	@scripts/install-local-model.sh
 
 ## sample: (re)build the sample git repository to review at .keel/sample
 sample: venv

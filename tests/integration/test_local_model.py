@@ -1,0 +1,153 @@
+"""A real small model end to end: `keel review` on SmolLM2-135M served by llama.cpp.
+
+A 135M-parameter model is the honest adversary for the guards: it answers with empty or
+free-form text, wrong arguments, repeated calls and rambling. This test asserts only what
+must hold whatever it says — the run ends in a final status within its (tight) budget,
+nothing crashes, every malformed output met a guard, the approval gate held, and the
+report names the model — and prints the guard events it caused.
+
+The stack lives in its own venv (`.keel-tools/llama`); when it is missing the test runs
+`scripts/install-local-model.sh` (~5 min: llama.cpp compiles). Opt out with
+`KEEL_SKIP_LOCAL_MODEL=1`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keel.local_model import TOOLS_VENV, LocalModelError, find_llama_python, resolve_gguf
+from keel.sample import build_sample_repo
+
+pytestmark = [pytest.mark.local_model, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+FINAL_STATUSES = {"done", "awaiting_approval", "halted", "budget_exhausted"}
+EXIT_OK = {0: "done", 3: "awaiting approval", 7: "halted by a guard"}
+GUARD_VERDICTS = {"nudge", "escalate", "halt", "compress"}
+
+# Tight guards so a rambling model finishes in minutes, not hours.
+TIGHT_GUARDS = {
+    "KEEL_GUARD_MAX_AGENT_STEPS": "6",
+    "KEEL_GUARD_MAX_TOOL_CALLS": "8",
+    "KEEL_GUARD_BUDGET_MODEL_CALLS": "24",
+    "KEEL_GUARD_COMPRESS_AT_TOKENS": "6000",
+    "KEEL_GUARD_DEADLINE_S": "600",
+    "KEEL_LOCAL_MAX_TOKENS": "256",
+    "KEEL_LOCAL_CTX": "8192",
+}
+
+
+@pytest.fixture(scope="module")
+def llama_python() -> Path:
+    """The server's interpreter, installing the local stack first if it is missing."""
+    if os.environ.get("KEEL_SKIP_LOCAL_MODEL") == "1":
+        pytest.skip("KEEL_SKIP_LOCAL_MODEL=1: the local-model test was switched off")
+    try:
+        python = find_llama_python(os.environ.get("KEEL_LLAMA_PYTHON"), root=ROOT)
+        resolve_gguf("local", python)
+        return python
+    except LocalModelError:
+        pass
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "install-local-model.sh")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        stdin=subprocess.DEVNULL,
+    )
+    print(f"\ninstall-local-model.sh: exit {proc.returncode} in {time.monotonic() - started:.0f} s")
+    print(proc.stdout[-2000:])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    python = ROOT / TOOLS_VENV / "bin" / "python"
+    resolve_gguf("local", python)
+    return python
+
+
+def _guard_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    report = payload.get("report") or {}
+    events = list(report.get("guard_events") or [])
+    for request in payload.get("review_requests") or []:
+        packet = request.get("packet") or request.get("handoff") or {}
+        if isinstance(packet, dict) and packet.get("guard"):
+            events.append(
+                {
+                    "guard": packet.get("guard"),
+                    "verdict": "escalate",
+                    "agent": packet.get("agent", ""),
+                    "reason": packet.get("reason", ""),
+                }
+            )
+    return events
+
+
+def test_review_on_smollm2_stays_bounded(llama_python: Path, tmp_path: Path) -> None:
+    repo = build_sample_repo(tmp_path / "sample")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "OPENAI_"))}
+    env |= TIGHT_GUARDS | {
+        "KEEL_MODEL": "local",
+        "KEEL_LLAMA_PYTHON": str(llama_python),
+        "KEEL_HOME": str(tmp_path / "home"),
+        "KEEL_DATABASE_URL": f"sqlite:///{tmp_path / 'keel.db'}",
+        "KEEL_REVIEWER": "local-model-test",
+        "LANGSMITH_TRACING": "false",
+    }
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "keel.cli", "review", str(repo), "--no-input", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        stdin=subprocess.DEVNULL,
+    )
+    wall = time.monotonic() - started
+
+    # no crash: a final status with its exit code, and JSON on stdout
+    assert proc.returncode in EXIT_OK, f"exit {proc.returncode}\n{proc.stderr[-4000:]}"
+    payload = json.loads(proc.stdout)
+    status = payload["status"]
+    assert status in FINAL_STATUSES, status
+    report = payload.get("report")
+    events = _guard_events(payload)
+
+    print(
+        f"\nlocal model run: exit {proc.returncode} ({EXIT_OK[proc.returncode]}), status "
+        f"{status}, {wall:.0f} s wall"
+    )
+    if report:
+        print(f"model {report['model']}; usage {report['usage']}")
+        print(f"findings: {len(report.get('findings') or [])}")
+    print(f"guard events ({len(events)}):")
+    for event in events:
+        print(
+            f"  {event.get('guard')}/{event.get('verdict')} "
+            f"[{event.get('agent', '')}] {str(event.get('reason', ''))[:160]}"
+        )
+
+    # malformed output never crashed: each validate / tool_misuse event was a guard action
+    for event in events:
+        if event.get("guard") in ("validate", "tool_misuse"):
+            assert event.get("verdict") in GUARD_VERDICTS, event
+
+    # the approval gate held: nothing ran without a human
+    if report:
+        assert not report.get("action_results"), report.get("action_results")
+        assert report["model"] == "local:SmolLM2-135M-Instruct"
+        assert report["offline"] is False
+        usage = report["usage"]
+        assert usage["model_calls"] <= int(TIGHT_GUARDS["KEEL_GUARD_BUDGET_MODEL_CALLS"])
+    else:
+        # paused inside a specialist (a guard asked a human) before any report was written
+        assert status == "awaiting_approval" and payload["review_requests"], payload
+    assert not (repo / "KEEL_REVIEW.md").exists(), "published without approval"
