@@ -141,6 +141,9 @@ def _llama_cpp_chat() -> type[ChatOpenAI]:
     (what `ChatOpenAI` sends for `any`) with HTTP 500, and without a tool choice it hides the
     tools from the model. So `any`, `required` and no choice are sent as `auto`; a named
     tool stays forced (the model's arguments are then constrained by the tool's schema).
+    Its request schema also rejects `"content": null`, which `ChatOpenAI` sends for an
+    assistant turn that only calls tools (HTTP 500 on every turn after the first tool
+    call), so such content is sent as `""`.
     """
     from langchain_openai import ChatOpenAI
 
@@ -149,5 +152,14 @@ def _llama_cpp_chat() -> type[ChatOpenAI]:
             if tool_choice in (None, "any", "required"):
                 tool_choice = "auto"
             return super().bind_tools(tools, tool_choice=tool_choice, **kwargs)
+
+        def _get_request_payload(
+            self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
+        ) -> dict[str, Any]:
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            for message in payload.get("messages") or []:
+                if message.get("content") is None:
+                    message["content"] = ""
+            return payload
 
     return LlamaCppChatOpenAI
