@@ -151,3 +151,63 @@ def test_review_on_smollm2_stays_bounded(llama_python: Path, tmp_path: Path) -> 
         # paused inside a specialist (a guard asked a human) before any report was written
         assert status == "awaiting_approval" and payload["review_requests"], payload
     assert not (repo / "KEEL_REVIEW.md").exists(), "published without approval"
+
+
+def test_security_specialist_on_smollm2_ends_within_its_steps(
+    llama_python: Path, tmp_path: Path
+) -> None:
+    from graphs.context import KeelContext
+    from graphs.review import SPECIALISTS
+    from keel.models import chat_model
+    from keel.settings import Settings
+    from nodes.agents.specialist import build_specialist
+    from nodes.guards.policy import GuardPolicy
+
+    repo = build_sample_repo(tmp_path / "sample")
+    settings = Settings.load(
+        {
+            "KEEL_LLAMA_PYTHON": str(llama_python),
+            "KEEL_HOME": str(tmp_path / "home"),
+            "KEEL_LOCAL_CTX": TIGHT_GUARDS["KEEL_LOCAL_CTX"],
+        },
+        dotenv=tmp_path / "none",
+    )
+    model = chat_model("local", settings)
+    security = next(s for s in SPECIALISTS if s.name == "security")
+    graph = build_specialist(security, lambda _id: model)
+    policy = GuardPolicy(max_agent_steps=6, max_tool_calls=8, compress_at_tokens=6000)
+    step = {
+        "id": "security",
+        "specialist": "security",
+        "status": "active",
+        "files": ["inventory/admin.py"],
+        "instructions": "look for vulnerabilities",
+    }
+    task = {
+        "goal": "review",
+        "repo": str(repo),
+        "mode": "review",
+        "rev_range": None,
+        "staged": False,
+    }
+    started = time.monotonic()
+    result = graph.invoke(
+        {"repo": str(repo), "task": task, "step": step},
+        context=KeelContext(model="local", guards=policy),
+    )
+    wall = time.monotonic() - started
+    events = result.get("guard_events") or []
+    usage = result["usage"]
+    print(f"\nsecurity specialist on SmolLM2: {wall:.0f} s, usage {usage}")
+    print(f"findings {len(result.get('findings') or [])}; guard events ({len(events)}):")
+    for event in events:
+        print(f"  {event['guard']}/{event['verdict']} {event['reason'][:160]}")
+
+    # it ended — submitted or stopped by a guard — within its step limit, with a handoff
+    assert [h["source"] for h in result["handoffs"]] == ["security"]
+    assert usage["model_calls"] <= policy.max_agent_steps
+    # forced tool choice: the model called tools instead of only talking
+    assert usage["tool_calls"] >= 1
+    for event in events:
+        if event["guard"] in ("validate", "tool_misuse"):
+            assert event["verdict"] in GUARD_VERDICTS, event
