@@ -26,8 +26,6 @@ import pytest
 from keel.local_model import TOOLS_VENV, LocalModelError, find_llama_python, resolve_gguf
 from keel.sample import build_sample_repo
 
-pytestmark = [pytest.mark.local_model, pytest.mark.slow]
-
 ROOT = Path(__file__).resolve().parents[2]
 FINAL_STATUSES = {"done", "awaiting_approval", "halted", "budget_exhausted"}
 EXIT_OK = {0: "done", 3: "awaiting approval", 7: "halted by a guard"}
@@ -90,6 +88,8 @@ def _guard_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
+@pytest.mark.local_model
+@pytest.mark.slow
 def test_review_on_smollm2_stays_bounded(llama_python: Path, tmp_path: Path) -> None:
     repo = build_sample_repo(tmp_path / "sample")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "OPENAI_"))}
@@ -153,6 +153,8 @@ def test_review_on_smollm2_stays_bounded(llama_python: Path, tmp_path: Path) -> 
     assert not (repo / "KEEL_REVIEW.md").exists(), "published without approval"
 
 
+@pytest.mark.local_model
+@pytest.mark.slow
 def test_security_specialist_on_smollm2_ends_within_its_steps(
     llama_python: Path, tmp_path: Path
 ) -> None:
@@ -211,3 +213,121 @@ def test_security_specialist_on_smollm2_ends_within_its_steps(
     for event in events:
         if event["guard"] in ("validate", "tool_misuse"):
             assert event["verdict"] in GUARD_VERDICTS, event
+
+
+# ------------------------------------------------- lifecycle, without llama.cpp (fast)
+
+_FAKE_SERVER = """\
+import signal, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # like a server busy generating
+port = int(sys.argv[sys.argv.index("--port") + 1])
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/v1/models" else 404)
+        self.end_headers()
+        self.wfile.write(b'{"data": []}')
+    def log_message(self, *a):
+        pass
+HTTPServer(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+def _fake_llama_cpp(tmp_path: Path, body: str) -> Path:
+    package = tmp_path / "fake" / "llama_cpp" / "server"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(body)
+    return tmp_path / "fake"
+
+
+def test_server_lifecycle_health_wait_then_sigkill_after_ignored_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.local_model import LlamaServer, ServerOptions
+
+    monkeypatch.setenv("PYTHONPATH", str(_fake_llama_cpp(tmp_path, _FAKE_SERVER)))
+    gguf = tmp_path / "Tiny-Model.Q4_K_M.gguf"
+    gguf.write_bytes(b"GGUF")
+    options = ServerOptions(start_timeout_s=30, stop_timeout_s=1)
+    server = LlamaServer(gguf, python=Path(sys.executable), options=options, log_dir=tmp_path)
+    with server:
+        assert server.running and server.name == "Tiny-Model"
+        assert server.base_url.startswith("http://127.0.0.1:")
+        proc = server._proc
+    assert proc is not None and proc.returncode == -9  # SIGTERM ignored, then SIGKILL
+    assert not server.running
+
+
+def test_server_that_exits_early_fails_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.local_model import LlamaServer
+
+    body = "import sys\nprint('error loading model: bad magic')\nsys.exit(3)\n"
+    monkeypatch.setenv("PYTHONPATH", str(_fake_llama_cpp(tmp_path, body)))
+    server = LlamaServer(tmp_path / "m.gguf", python=Path(sys.executable), log_dir=tmp_path)
+    with pytest.raises(LocalModelError, match="exited with code 3(.|\n)*bad magic"):
+        server.start()
+
+
+def test_missing_stack_is_a_clear_model_error(tmp_path: Path) -> None:
+    from keel.models import ModelError, chat_model
+    from keel.settings import Settings
+
+    settings = Settings.load(
+        {"KEEL_LLAMA_PYTHON": str(tmp_path / "nope"), "KEEL_HOME": str(tmp_path)},
+        dotenv=tmp_path / "none",
+    )
+    with pytest.raises(ModelError, match="KEEL_LLAMA_PYTHON=.* is not an executable"):
+        chat_model("local", settings)
+    with pytest.raises(LocalModelError, match="install-local-model.sh"):
+        find_llama_python(None, root=tmp_path)
+
+
+def test_labels() -> None:
+    from keel.models import model_label
+
+    assert model_label("local") == "local:SmolLM2-135M-Instruct"
+    assert model_label("local:/m/qwen2.5-coder-7b-instruct-q4_k_m.gguf") == (
+        "local:qwen2.5-coder-7b-instruct"
+    )
+    assert model_label("offline") == "offline"
+
+
+def test_tool_choice_policy() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+    from langchain_core.tools import tool
+
+    from nodes.agents.specialist import _tool_choice
+
+    @tool
+    def scan_a(paths: list[str]) -> str:
+        """A."""
+        return ""
+
+    @tool
+    def scan_b(paths: list[str]) -> str:
+        """B."""
+        return ""
+
+    tools = [scan_a, scan_b]
+
+    def call(*names: str) -> AIMessage:
+        return AIMessage("", tool_calls=[{"name": n, "args": {}, "id": n} for n in names])
+
+    start = [HumanMessage("go")]
+    assert _tool_choice(start, tools, last_turn=False) == "any"
+    assert _tool_choice(start, tools, last_turn=True) == "submit_findings"
+    both = [*start, call("scan_a", "scan_b"), ToolMessage("", tool_call_id="scan_a")]
+    assert _tool_choice(both, tools, last_turn=False) == "any"  # may submit by itself
+    prose = [*start, AIMessage("I think the code is fine."), HumanMessage("reminder")]
+    assert _tool_choice(prose, tools, last_turn=False) == "scan_a"  # stalled: forced
+    stalled = [*prose, call("scan_a")]
+    assert _tool_choice(stalled, tools, last_turn=False) == "scan_b"  # stays forced
+    assert _tool_choice([*stalled, call("scan_b")], tools, last_turn=False) == "submit_findings"
+    repeat = [*both, call("scan_a")]
+    assert _tool_choice(repeat, tools, last_turn=False) == "submit_findings"
+    repair = [*both, call("submit_findings")]
+    assert _tool_choice(repair, tools, last_turn=False) == "submit_findings"
