@@ -220,7 +220,9 @@ def test_guard_policy_from_the_run_context_fires_a_guard(
         thread_id,
         GRAPH,
         input={"repo": str(repo)},
-        context={"guards": {"max_agent_steps": 1}},
+        # one tool call allowed: the first turn's tool calls use it up, so the step-limit
+        # guard stops each specialist before its second model call
+        context={"guards": {"max_tool_calls": 1}},
         stream_mode="updates",
         stream_subgraphs=True,
     ):
