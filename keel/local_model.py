@@ -58,6 +58,9 @@ DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 TOOLS_VENV = Path(".keel-tools") / "llama"
 """Where `scripts/install-local-model.sh` puts the server's environment (repo-relative)."""
 
+USER_TOOLS_VENV = Path("~/.keel/tools/llama")
+"""The per-user location (`KEEL_TOOLS_DIR=~/.keel/tools scripts/install-local-model.sh`)."""
+
 INSTALL_HINT = "run scripts/install-local-model.sh (or make local-model), or set KEEL_LLAMA_PYTHON"
 
 _QUANT_SUFFIX = re.compile(r"[.-](q\d[\w]*|iq\d[\w]*|f16|f32|bf16)$", re.IGNORECASE)
@@ -98,7 +101,8 @@ def find_llama_python(configured: str | None = None, *, root: Path | None = None
     """Return the interpreter that has `llama_cpp.server` installed.
 
     `configured` (`KEEL_LLAMA_PYTHON`) wins; otherwise `.keel-tools/llama/bin/python` under
-    `root`, the current directory, or the Keel checkout this module belongs to.
+    `root` (or the current directory, then the Keel checkout this module belongs to), then
+    `~/.keel/tools/llama/bin/python` (a per-user install shared by checkouts).
 
     Raises:
         LocalModelError: no such interpreter; the message says how to install one.
@@ -109,11 +113,12 @@ def find_llama_python(configured: str | None = None, *, root: Path | None = None
             raise LocalModelError(f"KEEL_LLAMA_PYTHON={configured} is not an executable file")
         return path
     roots = [root] if root else [Path.cwd(), Path(__file__).resolve().parent.parent]
-    for base in roots:
-        candidate = base / TOOLS_VENV / "bin" / "python"
+    venvs = [base / TOOLS_VENV for base in roots] + [USER_TOOLS_VENV.expanduser()]
+    for venv in venvs:
+        candidate = venv / "bin" / "python"
         if candidate.is_file():
             return candidate.absolute()
-    where = " or ".join(str(base / TOOLS_VENV) for base in roots)
+    where = ", ".join(str(venv) for venv in venvs)
     raise LocalModelError(
         f"no llama.cpp server environment found (looked in {where}): {INSTALL_HINT}"
     )

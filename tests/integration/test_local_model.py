@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from keel.local_model import TOOLS_VENV, LocalModelError, find_llama_python, resolve_gguf
+from keel.local_model import LocalModelError, find_llama_python, resolve_gguf
 from keel.sample import build_sample_repo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def llama_python() -> Path:
     print(f"\ninstall-local-model.sh: exit {proc.returncode} in {time.monotonic() - started:.0f} s")
     print(proc.stdout[-2000:])
     assert proc.returncode == 0, proc.stderr[-4000:]
-    python = ROOT / TOOLS_VENV / "bin" / "python"
+    python = find_llama_python(os.environ.get("KEEL_LLAMA_PYTHON"), root=ROOT)
     resolve_gguf("local", python)
     return python
 
@@ -272,9 +272,14 @@ def test_server_that_exits_early_fails_with_its_log(
         server.start()
 
 
-def test_missing_stack_is_a_clear_model_error(tmp_path: Path) -> None:
+def test_missing_stack_is_a_clear_model_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel import local_model
     from keel.models import ModelError, chat_model
     from keel.settings import Settings
+
+    monkeypatch.setattr(local_model, "USER_TOOLS_VENV", tmp_path / "user" / "llama")
 
     settings = Settings.load(
         {"KEEL_LLAMA_PYTHON": str(tmp_path / "nope"), "KEEL_HOME": str(tmp_path)},
