@@ -133,7 +133,16 @@ class OfflinePolicyModel(BaseChatModel):
         turn = sum(isinstance(m, AIMessage) for m in messages)
         forced = self._forced_tool(tools, tool_choice)
         if forced is not None:
-            message = self._structured(forced, brief, turn)
+            if _schema(forced)[0].startswith("submit"):
+                # a forced submission still reports what the tools returned
+                name = _schema(forced)[0]
+                args = _submission(messages)
+                message = AIMessage(
+                    content="",
+                    tool_calls=[{"name": name, "args": args, "id": _call_id(name, {}, turn)}],
+                )
+            else:
+                message = self._structured(forced, brief, turn)
         elif tools:
             message = self._tool_loop(tools, messages, brief, turn)
         else:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 __all__ = [
     "SUBMIT_TOOL",
@@ -15,6 +16,7 @@ __all__ = [
     "Plan",
     "ProposedAction",
     "ReportedFinding",
+    "plan_schema",
 ]
 
 
@@ -31,6 +33,30 @@ class Plan(BaseModel):
 
     assignments: list[Assignment] = Field(description="One entry per specialist that has work.")
     rationale: str = Field(default="", description="Why the work is split this way.")
+
+
+def plan_schema(specialists: Sequence[str]) -> type[Plan]:
+    """A `Plan` whose `specialist` field only admits these names.
+
+    The enum reaches the model in the tool schema, so a server that constrains decoding to
+    the schema (llama.cpp) can only name real specialists.
+    """
+    names = tuple(specialists)
+    choice = Literal[names]  # type: ignore[valid-type]
+    assignment = create_model(
+        "Assignment",
+        __base__=Assignment,
+        specialist=(choice, Field(description="Name of the specialist.")),
+    )
+    return create_model(
+        "Plan",
+        __base__=Plan,
+        __doc__=Plan.__doc__,
+        assignments=(
+            list[assignment],  # type: ignore[valid-type]
+            Field(description="One entry per specialist that has work."),
+        ),
+    )
 
 
 class ReportedFinding(BaseModel):

@@ -31,7 +31,7 @@ from nodes.guards._verdict import Verdict, guard_event, utc_now
 from tools import git
 
 from .prompts import SUPERVISOR_PROMPT
-from .schemas import Plan
+from .schemas import Plan, plan_schema
 from .specialist import ModelFactory, SpecialistSpec
 from .usage import usage_of
 
@@ -80,6 +80,7 @@ def intake(state: PipelineState) -> dict[str, Any]:
 def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFactory) -> RuntimeNode:
     """Return the supervisor node for these specialists."""
     by_name = {spec.name: spec for spec in specialists}
+    schema = plan_schema(list(by_name))
 
     def supervisor(state: PipelineState, runtime: Runtime[KeelContext]) -> Command[Any]:
         context = runtime.context or KeelContext()
@@ -102,7 +103,7 @@ def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFacto
             goal=task["goal"], brief="```json\n" + json.dumps(brief, indent=1) + "\n```"
         )
         model = model_for(context.model).with_structured_output(
-            Plan, include_raw=True, method="function_calling"
+            schema, include_raw=True, method="function_calling"
         )
         started = time.perf_counter()
         result = cast(dict[str, Any], model.invoke(prompt))

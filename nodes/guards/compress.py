@@ -43,6 +43,13 @@ def _cut(messages: Sequence[BaseMessage], keep_last: int) -> int:
     return cut
 
 
+def _is_summary(message: BaseMessage) -> bool:
+    """Whether `message` is the running summary a previous compression left."""
+    return isinstance(message, HumanMessage) and str(message.content).startswith(
+        "Summary of earlier work"
+    )
+
+
 def check_before_model_call(messages: Sequence[BaseMessage], policy: GuardPolicy) -> Verdict:
     """Fire when the channel is over the threshold and some messages can be folded."""
     if len(messages) <= _OPENING + policy.compress_keep_last:
@@ -51,7 +58,9 @@ def check_before_model_call(messages: Sequence[BaseMessage], policy: GuardPolicy
     if tokens < policy.compress_at_tokens:
         return OK
     cut = _cut(messages, policy.compress_keep_last)
-    if cut <= _OPENING:
+    if not any(not _is_summary(m) for m in messages[_OPENING:cut]):
+        # Only the previous summary would be folded: nothing shrinks, and firing again
+        # would send the agent round compress -> model node -> compress without end.
         return OK
     reason = (
         f"context {tokens} tokens (limit {policy.compress_at_tokens}); folding "

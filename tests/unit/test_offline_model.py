@@ -148,3 +148,45 @@ def test_compressed_notes_count_as_called_tools_and_results() -> None:
     assert call["name"] == "submit_findings"  # scan is not called again
     (finding,) = call["args"]["findings"]
     assert (finding["file"], finding["line"], finding["rule"]) == ("a.py", 7, "B602")
+
+
+def test_forced_submission_still_reports_tool_results() -> None:
+    model = OfflinePolicyModel().bind_tools([scan, SUBMIT_TOOL])
+    messages: list = [HumanMessage(_brief(files=["a.py"]))]
+    first = model.invoke(messages)
+    issue = {
+        "file": "a.py",
+        "line": 2,
+        "severity": "low",
+        "category": "style",
+        "rule": "F401",
+        "message": "unused",
+        "tool": "ruff",
+    }
+    messages += [
+        first,
+        ToolMessage(
+            json.dumps({"issues": [issue]}), tool_call_id=first.tool_calls[0]["id"], name="scan"
+        ),
+    ]
+    forced = OfflinePolicyModel().bind_tools([scan, SUBMIT_TOOL], tool_choice="submit_findings")
+    (call,) = forced.invoke(messages).tool_calls
+    assert call["name"] == "submit_findings"
+    assert [f["rule"] for f in call["args"]["findings"]] == ["F401"]
+
+
+def test_plan_schema_limits_specialists_to_real_names() -> None:
+    import pydantic
+
+    from nodes.agents.schemas import plan_schema
+
+    schema = plan_schema(["security", "style"])
+    bad = {"assignments": [{"specialist": "1234567890", "files": [], "instructions": ""}]}
+    try:
+        schema.model_validate(bad)
+    except pydantic.ValidationError:
+        pass
+    else:
+        raise AssertionError("an unknown specialist must not validate")
+    enum = schema.model_json_schema()["$defs"]["Assignment"]["properties"]["specialist"]["enum"]
+    assert enum == ["security", "style"]
