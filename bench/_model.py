@@ -23,7 +23,15 @@ PAYLOAD_BYTES = 200
 
 
 def tool_result(query: str) -> str:
-    """A distinct ~200-byte tool result for `query` (distinct, so no loop guard fires)."""
+    """A distinct ~200-byte tool result for `query` (distinct, so no loop guard fires).
+
+    A query `fact:RULE:FILE:LINE` returns a tool-style JSON issue instead (a planted fact).
+    """
+    if query.startswith("fact:"):
+        _, rule, file, line = query.split(":")
+        issue = {"tool": "bandit", "rule": rule, "file": file, "line": int(line),
+                 "severity": "high", "category": "security", "message": f"{rule} in {file}"}
+        return json.dumps({"issues": [issue]})
     head = f"result for {query}: "
     return head + "x" * max(0, PAYLOAD_BYTES - len(head))
 
@@ -51,6 +59,7 @@ class FakeToolModel(FakeMessagesListChatModel):
     prompt_tokens: list[int] = []
     last_prompt: str = ""
     tool_name: str = "lookup"
+    queries: dict[int, str] = {}
 
     def script(self, turns: int) -> FakeToolModel:
         """Arm the model for `turns` more tool-call turns, then one final answer."""
@@ -80,7 +89,7 @@ class FakeToolModel(FakeMessagesListChatModel):
         n = self.calls
         self.calls += 1
         if n < self.until:
-            call = {"name": self.tool_name, "args": {"query": f"q{n}"}, "id": f"c{n}"}
+            call = {"name": self.tool_name, "args": {"query": self.queries.get(n, f"q{n}")}, "id": f"c{n}"}
             message = AIMessage("", tool_calls=[call])
         else:
             message = AIMessage("done: " + json.dumps({"turns": n}))
