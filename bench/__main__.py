@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke test)")
     parser.add_argument(
-        "--only", action="append", choices=BENCHMARKS, metavar="NAME",
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        metavar="NAME",
         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
     )
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")

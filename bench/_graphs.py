@@ -101,7 +101,7 @@ def build_keel(
         update = {"messages": [response], "usage": _USAGE | {"tool_calls": tool_calls}}
         if not tool_calls:
             return Command(goto=END, update=update)
-        verdict = guards.after_model_call(state, response, policy)  # type: ignore[arg-type]
+        verdict = guards.after_model_call(state, response, policy)
         if verdict.fired:
             return Command(goto=verdict.guard, update=update | {"verdict": verdict.pending()})
         return Command(goto="tools", update=update)
@@ -126,7 +126,7 @@ def build_langchain(
         ToolCallLimitMiddleware,
     )
 
-    middleware = [
+    middleware: list[Any] = [
         ModelCallLimitMiddleware(thread_limit=_HUGE, run_limit=_HUGE),
         ToolCallLimitMiddleware(thread_limit=_HUGE, run_limit=_HUGE),
         SummarizationMiddleware(model=model, trigger=("tokens", _HUGE)),

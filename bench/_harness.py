@@ -94,7 +94,9 @@ class Table:
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.header))]
         lines = [f"== {self.title} =="]
         for k, row in enumerate(cells):
-            lines.append("  ".join(c.rjust(w) if k else c.ljust(w) for c, w in zip(row, widths)))
+            lines.append(
+                "  ".join(c.rjust(w) if k else c.ljust(w) for c, w in zip(row, widths, strict=True))
+            )
         lines.extend(f"  * {note}" for note in self.notes)
         return "\n".join(lines)
 

@@ -29,8 +29,15 @@ def tool_result(query: str) -> str:
     """
     if query.startswith("fact:"):
         _, rule, file, line = query.split(":")
-        issue = {"tool": "bandit", "rule": rule, "file": file, "line": int(line),
-                 "severity": "high", "category": "security", "message": f"{rule} in {file}"}
+        issue = {
+            "tool": "bandit",
+            "rule": rule,
+            "file": file,
+            "line": int(line),
+            "severity": "high",
+            "category": "security",
+            "message": f"{rule} in {file}",
+        }
         return json.dumps({"issues": [issue]})
     head = f"result for {query}: "
     return head + "x" * max(0, PAYLOAD_BYTES - len(head))
@@ -89,7 +96,11 @@ class FakeToolModel(FakeMessagesListChatModel):
         n = self.calls
         self.calls += 1
         if n < self.until:
-            call = {"name": self.tool_name, "args": {"query": self.queries.get(n, f"q{n}")}, "id": f"c{n}"}
+            call = {
+                "name": self.tool_name,
+                "args": {"query": self.queries.get(n, f"q{n}")},
+                "id": f"c{n}",
+            }
             message = AIMessage("", tool_calls=[call])
         else:
             message = AIMessage("done: " + json.dumps({"turns": n}))

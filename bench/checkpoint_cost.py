@@ -43,11 +43,23 @@ def run(env: Env) -> list[Table]:
     rounds = 2 if env.quick else 5
     table = Table(
         TITLE,
-        ["backend", "durability", "bare steps/s", "keel steps/s", "bare ratio", "keel ratio",
-         "keel/bare ratio", "met"],
+        [
+            "backend",
+            "durability",
+            "bare steps/s",
+            "keel steps/s",
+            "bare ratio",
+            "keel ratio",
+            "keel/bare ratio",
+            "met",
+        ],
     )
     with persistence(env.sqlite_url()) as lite, persistence(env.pg_url()) as pg:
-        savers = {"memory": InMemorySaver(), "sqlite": lite.checkpointer, "postgres": pg.checkpointer}
+        savers = {
+            "memory": InMemorySaver(),
+            "sqlite": lite.checkpointer,
+            "postgres": pg.checkpointer,
+        }
         variants: dict[str, Callable[[], float]] = {}
         for backend, saver in savers.items():
             for durability in _DURABILITIES if backend != "memory" else ("sync",):
@@ -63,11 +75,18 @@ def run(env: Env) -> list[Table]:
             bare, keel = res[f"{backend}/{durability}/bare"], res[f"{backend}/{durability}/keel"]
             bare_r = bare / res["memory/sync/bare"]
             keel_r = keel / res["memory/sync/keel"]
-            table.rows.append([
-                backend, durability, f"{steps / bare:.0f}", f"{steps / keel:.0f}",
-                f"{bare_r:.2f}", f"{keel_r:.2f}", f"{keel_r / bare_r:.2f}",
-                "yes" if keel_r <= bare_r * 1.10 else "NO",
-            ])
+            table.rows.append(
+                [
+                    backend,
+                    durability,
+                    f"{steps / bare:.0f}",
+                    f"{steps / keel:.0f}",
+                    f"{bare_r:.2f}",
+                    f"{keel_r:.2f}",
+                    f"{keel_r / bare_r:.2f}",
+                    "yes" if keel_r <= bare_r * 1.10 else "NO",
+                ]
+            )
     table.notes += [
         f"{steps} tool turns per thread, medians of {rounds} alternated rounds; ratio = time "
         "with the backend / time with InMemorySaver (durability sync) for the same loop",

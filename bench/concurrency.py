@@ -57,7 +57,7 @@ def _throughput(url: str | None, total: int, workers: int) -> float:
     spans = [out.get(timeout=600) for _ in procs]
     for proc in procs:
         proc.join()
-    return total / (max(e for _, e in spans) - min(s for s, _ in spans))
+    return float(total / (max(e for _, e in spans) - min(s for s, _ in spans)))
 
 
 def run(env: Env) -> list[Table]:
@@ -68,18 +68,30 @@ def run(env: Env) -> list[Table]:
         pass  # create the tables once, before workers race to
     table = Table(
         TITLE,
-        ["workers", "threads", "none thr/s", "postgres thr/s", "postgres/none",
-         "speed-up (postgres)"],
+        [
+            "workers",
+            "threads",
+            "none thr/s",
+            "postgres thr/s",
+            "postgres/none",
+            "speed-up (postgres)",
+        ],
     )
     base: float | None = None
     for workers in (1, 2, 4):
         none = _throughput(None, total, workers)
         pg = _throughput(url, total, workers)
         base = base or pg
-        table.rows.append([
-            str(workers), str(total), f"{none:.1f}", f"{pg:.1f}", f"{pg / none:.2f}",
-            f"{pg / base:.2f}",
-        ])
+        table.rows.append(
+            [
+                str(workers),
+                str(total),
+                f"{none:.1f}",
+                f"{pg:.1f}",
+                f"{pg / none:.2f}",
+                f"{pg / base:.2f}",
+            ]
+        )
     table.notes.append(
         f"Keel's guarded loop, {_TURNS} tool turns per thread, {_LATENCY_S * 1e3:.0f} ms "
         "simulated model latency per call, durability async (the default); 2 cores"

@@ -6,6 +6,7 @@ checkpointer and on PostgreSQL (durability `sync`, Keel's `open_persistence`).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -35,10 +36,9 @@ def _runner(kind: str, steps: int, batch: int, checkpointer: Any) -> Callable[[]
             model.script(steps)
             config = {"configurable": {"thread_id": uuid.uuid4().hex}, "recursion_limit": 10**6}
             state = start_state(kind)
-            if checkpointer is None:  # durability without a checkpointer fails in 1.2.24
-                total += timed(lambda: graph.invoke(state, config))
-            else:
-                total += timed(lambda: graph.invoke(state, config, durability="sync"))
+            # durability= without a checkpointer raises AttributeError in LangGraph 1.2.24
+            kwargs: dict[str, Any] = {} if checkpointer is None else {"durability": "sync"}
+            total += timed(functools.partial(graph.invoke, state, config, **kwargs))
         return total / batch
 
     return once
@@ -49,8 +49,17 @@ def run(env: Env) -> list[Table]:
     rounds = 2 if env.quick else 7
     table = Table(
         TITLE,
-        ["backend", "steps", "bare ms", "keel ms", "langchain ms", "keel/bare", "goal", "met",
-         "langchain/bare"],
+        [
+            "backend",
+            "steps",
+            "bare ms",
+            "keel ms",
+            "langchain ms",
+            "keel/bare",
+            "goal",
+            "met",
+            "langchain/bare",
+        ],
     )
     with persistence(env.pg_url()) as pg:
         for backend, saver in (("none", None), ("postgres", pg.checkpointer)):
@@ -64,11 +73,19 @@ def run(env: Env) -> list[Table]:
                 res = {k: median(v) for k, v in alternate(variants, rounds).items()}
                 keel, lc = res["keel"] / res["bare"], res["langchain"] / res["bare"]
                 goal = _GOALS[backend]
-                table.rows.append([
-                    backend, str(steps), f"{res['bare'] * 1e3:.1f}", f"{res['keel'] * 1e3:.1f}",
-                    f"{res['langchain'] * 1e3:.1f}", f"{keel:.2f}", f"<= {goal:.2f}",
-                    "yes" if keel <= goal else "NO", f"{lc:.2f}",
-                ])
+                table.rows.append(
+                    [
+                        backend,
+                        str(steps),
+                        f"{res['bare'] * 1e3:.1f}",
+                        f"{res['keel'] * 1e3:.1f}",
+                        f"{res['langchain'] * 1e3:.1f}",
+                        f"{keel:.2f}",
+                        f"<= {goal:.2f}",
+                        "yes" if keel <= goal else "NO",
+                        f"{lc:.2f}",
+                    ]
+                )
     table.notes.append(
         f"medians of {rounds} alternated rounds; a step is one model turn with one tool call; "
         "langchain = create_agent + ModelCallLimit, ToolCallLimit, Summarization, "

@@ -59,11 +59,18 @@ def _thread(env: Env, backend: str, compress: bool, marks: tuple[int, ...]) -> l
             per_step = size / mark
             first = first or per_step
             get = median(timed(lambda: graph.get_state(config)) for _ in range(3))
-            rows.append([
-                backend, "on" if compress else "off", str(mark), f"{size / _MB:.1f}",
-                f"{per_step / 1024:.1f}", f"{per_step / first:.2f}", f"{rss_mb():.0f}",
-                f"{get * 1e3:.1f}",
-            ])
+            rows.append(
+                [
+                    backend,
+                    "on" if compress else "off",
+                    str(mark),
+                    f"{size / _MB:.1f}",
+                    f"{per_step / 1024:.1f}",
+                    f"{per_step / first:.2f}",
+                    f"{rss_mb():.0f}",
+                    f"{get * 1e3:.1f}",
+                ]
+            )
     return rows
 
 
@@ -73,8 +80,16 @@ def run(env: Env) -> list[Table]:
     off_marks = (100, 200, 400) if env.quick else (250, 500, 1000)
     table = Table(
         TITLE,
-        ["backend", "compress", "steps", "MB", "KB/step", "vs first mark", "RSS MB",
-         "get_state ms"],
+        [
+            "backend",
+            "compress",
+            "steps",
+            "MB",
+            "KB/step",
+            "vs first mark",
+            "RSS MB",
+            "get_state ms",
+        ],
     )
     for backend in ("postgres", "sqlite"):
         table.rows += _thread(env, backend, True, on_marks)

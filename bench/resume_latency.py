@@ -46,9 +46,7 @@ def _measure(kind: str, saver: Any, depth: int, repeats: int) -> tuple[float, fl
     resume = []
     for _ in range(repeats):
         model.script(1)
-        resume.append(
-            timed(lambda: graph.invoke({"messages": [HumanMessage("continue")]}, config))
-        )
+        resume.append(timed(lambda: graph.invoke({"messages": [HumanMessage("continue")]}, config)))
     return median(get), median(resume), found
 
 
@@ -58,8 +56,16 @@ def run(env: Env) -> list[Table]:
     repeats = 3 if env.quick else 7
     table = Table(
         TITLE,
-        ["loop", "checkpoints", "get_state ms", "resume ms", "get_state ratio", "resume ratio",
-         "goal", "met"],
+        [
+            "loop",
+            "checkpoints",
+            "get_state ms",
+            "resume ms",
+            "get_state ratio",
+            "resume ratio",
+            "goal",
+            "met",
+        ],
     )
     with persistence(env.pg_url()) as pg:
         for kind in ("bare", "keel"):
@@ -68,11 +74,21 @@ def run(env: Env) -> list[Table]:
             label = "bare (growing list)" if kind == "bare" else "keel (compressed channel)"
             goal = f"<= {_GOAL}" if kind == "keel" else "-"
             met = "-" if kind == "bare" else "yes" if max(g1 / g0, r1 / r0) <= _GOAL else "NO"
-            table.rows.append([label, str(n0), f"{g0 * 1e3:.1f}", f"{r0 * 1e3:.1f}", "", "", "", ""])
-            table.rows.append([
-                label, str(n1), f"{g1 * 1e3:.1f}", f"{r1 * 1e3:.1f}", f"{g1 / g0:.2f}",
-                f"{r1 / r0:.2f}", goal, met,
-            ])
+            table.rows.append(
+                [label, str(n0), f"{g0 * 1e3:.1f}", f"{r0 * 1e3:.1f}", "", "", "", ""]
+            )
+            table.rows.append(
+                [
+                    label,
+                    str(n1),
+                    f"{g1 * 1e3:.1f}",
+                    f"{r1 * 1e3:.1f}",
+                    f"{g1 / g0:.2f}",
+                    f"{r1 / r0:.2f}",
+                    goal,
+                    met,
+                ]
+            )
     table.notes.append(
         f"PostgreSQL, medians of {repeats}; ratio = deep / shallow; Keel's compressor at "
         "6,000 tokens, last 6 messages kept"

@@ -46,10 +46,17 @@ def run(env: Env) -> list[Table]:
         ["compress", "cases", "prompt tokens", "success %", "saved %", "goal", "met"],
     )
     table.rows.append(["off", str(cases), str(off), f"{ok_off:.0f}", "", "", ""])
-    table.rows.append([
-        "on", str(cases), str(on), f"{ok_on:.0f}", f"{saved:.1f}",
-        ">= 40% saved, <= 2 pt drop", "yes" if saved >= 40 and drop <= 2 else "NO",
-    ])
+    table.rows.append(
+        [
+            "on",
+            str(cases),
+            str(on),
+            f"{ok_on:.0f}",
+            f"{saved:.1f}",
+            ">= 40% saved, <= 2 pt drop",
+            "yes" if saved >= 40 and drop <= 2 else "NO",
+        ]
+    )
     table.notes.append(
         f"{_TURNS} tool turns per case, ~200-byte tool results, three facts planted in turns "
         f"2-4; compressor at {_AT:,} tokens, last 6 kept"
