@@ -71,7 +71,17 @@ def chat_model(model_id: str, settings: Settings | None = None) -> BaseChatModel
         ModelError: the id names no usable model; the message says what to set.
     """
     settings = settings or Settings.load()
-    key = f"{model_id}@{settings.openai_base_url or ''}"
+    key = "|".join(
+        str(part)
+        for part in (
+            model_id,
+            settings.openai_base_url,
+            settings.llama_python,
+            settings.local_max_tokens,
+            settings.local_ctx,
+            settings.local_threads,
+        )
+    )
     with _LOCK:
         if key not in _CACHE:
             _CACHE[key] = _create(model_id, settings)
