@@ -708,7 +708,7 @@ def _cmd_resume(
             f"thread {args.thread} is awaiting approval: use `keel approve` or `keel reject`",
         )
     snapshot = runner.snapshot(args.thread)
-    if snapshot.values and not snapshot.next:
+    if snapshot.values and not snapshot.next and runner.stranded(args.thread) is None:
         # finished: the registry may lag if a process died after the last checkpoint
         runner.persistence.registry.update(args.thread, status=outcome.status)
         raise CliError(

@@ -22,6 +22,9 @@ from keel.persistence import Persistence
 
 __all__ = ["Outcome", "ProgressCallback", "Runner", "new_thread_id"]
 
+FINAL = ("done", "halted", "budget_exhausted")
+"""Statuses a thread ends in."""
+
 INPUT_KEY = "__input__"
 """Where the registry keeps a thread's input, to restart one killed before its first
 checkpoint."""
@@ -110,12 +113,13 @@ class Runner:
         graph_input: Any,
         context: KeelContext,
         progress: ProgressCallback | None,
+        start: RunnableConfig | None = None,
     ) -> Outcome:
         registry = self.persistence.registry
         registry.update(thread_id, status="running", error="")
         beat = time.monotonic()
         try:
-            for namespace, chunk in self._stream(thread_id, graph_input, context):
+            for namespace, chunk in self._stream(thread_id, graph_input, context, start):
                 if time.monotonic() - beat >= HEARTBEAT_EVERY_S:
                     registry.heartbeat(thread_id)
                     beat = time.monotonic()
@@ -139,11 +143,18 @@ class Runner:
         return result
 
     def _stream(
-        self, thread_id: str, graph_input: Any, context: KeelContext
+        self,
+        thread_id: str,
+        graph_input: Any,
+        context: KeelContext,
+        start: RunnableConfig | None = None,
     ) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+        config = self.config(thread_id)
+        if start is not None:  # continue from an earlier checkpoint of the same thread
+            config = {**config, "configurable": dict(start.get("configurable", {}))}
         for namespace, chunk in self.graph.stream(
             graph_input,
-            self.config(thread_id),
+            config,
             context=context,
             stream_mode="updates",
             subgraphs=True,
@@ -184,7 +195,25 @@ class Runner:
         graph_input: Command[Any] | dict[str, Any] | None = (
             Command(resume=decision) if decision is not None else None
         )
+        start: RunnableConfig | None = None
         if decision is None and not self.snapshot(thread_id).values:
             record = self.persistence.registry.get(thread_id)
             graph_input = (record.context if record else {}).get(INPUT_KEY)
-        return self._drive(thread_id, graph_input, context, progress)
+        elif decision is None:
+            start = self.stranded(thread_id)
+        return self._drive(thread_id, graph_input, context, progress, start=start)
+
+    def stranded(self, thread_id: str) -> RunnableConfig | None:
+        """The newest earlier checkpoint with work left, for a thread stranded mid-run.
+
+        A thread is stranded when its last checkpoint has no work left but it never
+        finished (a write lost when the database went away mid-step). None otherwise.
+        """
+        snap = self.snapshot(thread_id)
+        status = (snap.values or {}).get("status")
+        if not snap.values or snap.next or snap.interrupts or status in FINAL:
+            return None
+        for earlier in self.graph.get_state_history(self.config(thread_id)):
+            if earlier.next:
+                return earlier.config
+        return None
