@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 
 from nodes.guards.feedback import record_feedback
 from nodes.guards.review_gate import (
@@ -22,7 +22,9 @@ from nodes.guards.review_gate import (
     resolve_reviewer,
 )
 
-__all__ = ["Escalation", "ask_human"]
+from ._verdict import Verdict, halt_update
+
+__all__ = ["Escalation", "ask_human", "escalate_or_halt"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,32 @@ def ask_human(
         message=str(decision.get("message", "")),
         reviewer=reviewer,
     )
+
+
+def escalate_or_halt(
+    state: Mapping[str, Any],
+    verdict: Verdict,
+    agent: str,
+    uncertainty: list[str] | None = None,
+) -> Command[Any] | str:
+    """The escalate step shared by the loop, drift, tool-misuse and validate guard nodes.
+
+    For an `escalate` verdict, ask a human whether `agent` may carry on: a refusal returns
+    the halting `Command` (the agent stops, its step is blocked); otherwise the reviewer's
+    message comes back for the agent (empty when there is none). Any other verdict returns
+    "" without asking.
+    """
+    if verdict.action != "escalate":
+        return ""
+    decision = ask_human(
+        guard=verdict.guard,
+        agent=agent,
+        action="continue_agent",
+        args={},
+        reason=verdict.reason,
+        uncertainty=uncertainty,
+    )
+    if decision.carry_on:
+        return decision.message
+    stopped = Verdict(verdict.guard, "halt", f"{verdict.reason}; stopped by reviewer")
+    return Command(goto="__end__", update=halt_update(state, stopped, agent))

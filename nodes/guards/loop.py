@@ -27,7 +27,7 @@ from typing import Any, Final, Literal
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
 
-from ._escalate import ask_human
+from ._escalate import escalate_or_halt
 from ._verdict import OK, Verdict, answer_calls, guard_event, halt_update, prior_events
 from .policy import GuardPolicy
 
@@ -160,20 +160,12 @@ def loop_node(agent: str, model_node: str = "agent") -> Any:
         last = messages[-1] if messages else None
         if verdict.action == "halt":
             return Command(goto="__end__", update=halt_update(state, verdict, agent))
-        advice = ""
-        if verdict.action == "escalate":
-            decision = ask_human(
-                guard=GUARD_NAME,
-                agent=agent,
-                action="continue_agent",
-                args={},
-                reason=verdict.reason,
-                uncertainty=[f"{agent} repeated itself after a nudge"],
-            )
-            if not decision.carry_on:
-                stopped = Verdict(GUARD_NAME, "halt", f"{verdict.reason}; stopped by reviewer")
-                return Command(goto="__end__", update=halt_update(state, stopped, agent))
-            advice = decision.message
+        outcome = escalate_or_halt(
+            state, verdict, agent, [f"{agent} repeated itself after a nudge"]
+        )
+        if isinstance(outcome, Command):
+            return outcome
+        advice = outcome
         replies: list[BaseMessage] = [*answer_calls(last, f"not run: {verdict.reason}")]
         replies.append(HumanMessage(_nudge_text(verdict.reason)))
         if advice:

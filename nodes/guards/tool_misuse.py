@@ -16,7 +16,7 @@ from langchain_core.tools import BaseTool
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from ._escalate import ask_human
+from ._escalate import escalate_or_halt
 from ._verdict import OK, Verdict, guard_event, halt_update, prior_events
 from .loop import LADDER_GUARDS
 
@@ -87,19 +87,10 @@ def tool_misuse_node(agent: str, model_node: str = "agent") -> Any:
         verdict = Verdict.from_pending(pending)
         if verdict.action == "halt":
             return Command(goto="__end__", update=halt_update(state, verdict, agent))
-        advice = ""
-        if verdict.action == "escalate":
-            decision = ask_human(
-                guard=GUARD_NAME,
-                agent=agent,
-                action="continue_agent",
-                args={},
-                reason=verdict.reason,
-            )
-            if not decision.carry_on:
-                stopped = Verdict(GUARD_NAME, "halt", f"{verdict.reason}; stopped by reviewer")
-                return Command(goto="__end__", update=halt_update(state, stopped, agent))
-            advice = decision.message
+        outcome = escalate_or_halt(state, verdict, agent)
+        if isinstance(outcome, Command):
+            return outcome
+        advice = outcome
         problems: dict[str, list[str]] = verdict.detail.get("problems", {})
         last = (state.get("messages") or [None])[-1]
         replies = []

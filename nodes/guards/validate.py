@@ -22,8 +22,8 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from ._escalate import ask_human
-from ._verdict import Verdict, guard_event, halt_update, prior_events
+from ._escalate import escalate_or_halt
+from ._verdict import Verdict, guard_event, prior_events
 from .policy import GuardPolicy
 
 __all__ = [
@@ -85,20 +85,12 @@ def validate_node(agent: str, submit_tool: str, model_node: str = "agent") -> An
         if not pending:
             raise RuntimeError("validate guard entered without a verdict")
         verdict = Verdict.from_pending(pending)
-        advice = ""
-        if verdict.action == "escalate":
-            decision = ask_human(
-                guard=GUARD_NAME,
-                agent=agent,
-                action="continue_agent",
-                args={},
-                reason=verdict.reason,
-                uncertainty=[f"{agent} could not produce a valid submission"],
-            )
-            if not decision.carry_on:
-                stopped = Verdict(GUARD_NAME, "halt", f"{verdict.reason}; stopped by reviewer")
-                return Command(goto="__end__", update=halt_update(state, stopped, agent))
-            advice = decision.message
+        outcome = escalate_or_halt(
+            state, verdict, agent, [f"{agent} could not produce a valid submission"]
+        )
+        if isinstance(outcome, Command):
+            return outcome
+        advice = outcome
         error = ToolMessage(
             content=f"Invalid submission, fix it and call {submit_tool} again:\n"
             f"{verdict.detail['error']}",
