@@ -157,25 +157,8 @@ class PgServer:
             last_error: PgServerError | None = None
             for _ in range(3):  # a free port can be grabbed between probe and bind
                 self.port = _free_port()
-                opts = (
-                    f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.tmpdir} "
-                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                )
                 try:
-                    self._run(
-                        str(self.bin_dir / "pg_ctl"),
-                        "-D",
-                        str(self.datadir),
-                        "-l",
-                        str(self.logfile),
-                        "-w",
-                        "-t",
-                        str(int(self.start_timeout)),
-                        "-o",
-                        opts,
-                        "start",
-                        timeout=self.start_timeout + 30,
-                    )
+                    self._pg_ctl_start()
                 except PgServerError as exc:
                     last_error = exc
                     continue
@@ -194,27 +177,9 @@ class PgServer:
         try:
             if self._running and self.datadir is not None:
                 try:
-                    self._run(
-                        str(self.bin_dir / "pg_ctl"),
-                        "-D",
-                        str(self.datadir),
-                        "-m",
-                        "fast",
-                        "-w",
-                        "stop",
-                        timeout=60,
-                    )
+                    self._pg_ctl_stop("fast")
                 except (PgServerError, subprocess.TimeoutExpired):
-                    self._run(
-                        str(self.bin_dir / "pg_ctl"),
-                        "-D",
-                        str(self.datadir),
-                        "-m",
-                        "immediate",
-                        "-w",
-                        "stop",
-                        timeout=60,
-                    )
+                    self._pg_ctl_stop("immediate")
         finally:
             self._running = False
             self._cleanup()
@@ -223,22 +188,18 @@ class PgServer:
         """Stop the server but keep its data (an outage); `resume_serving()` restarts it."""
         if not self._running or self.datadir is None:
             raise PgServerError("server is not running")
-        self._run(
-            str(self.bin_dir / "pg_ctl"),
-            "-D",
-            str(self.datadir),
-            "-m",
-            mode,
-            "-w",
-            "stop",
-            timeout=60,
-        )
+        self._pg_ctl_stop(mode)
         self._running = False
 
     def resume_serving(self) -> None:
         """Start a halted server again, on the same port with the same data."""
         if self._running or self.datadir is None or self.port is None:
             raise PgServerError("server was not halted")
+        self._pg_ctl_start()
+        self._running = True
+
+    def _pg_ctl_start(self) -> None:
+        """`pg_ctl start` on `self.port` with the throwaway settings (no fsync), waiting."""
         opts = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.tmpdir} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -257,7 +218,19 @@ class PgServer:
             "start",
             timeout=self.start_timeout + 30,
         )
-        self._running = True
+
+    def _pg_ctl_stop(self, mode: str) -> None:
+        """`pg_ctl stop` in shutdown `mode` (smart / fast / immediate), waiting."""
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-m",
+            mode,
+            "-w",
+            "stop",
+            timeout=60,
+        )
 
     def _cleanup(self) -> None:
         if self.tmpdir is not None:
