@@ -19,6 +19,7 @@ It is part of the run context (`KeelContext.guards`), so the CLI fills it from s
 | drift | `drift_limit` | 2 | off-scope calls re-anchored before escalating |
 | compress | `compress_at_tokens` | 12000 | a specialist's channel above this is compressed |
 | compress | `compress_keep_last` | 6 | messages kept verbatim |
+| compress | `compress_summary_tokens` | 0 | summary budget; 0 = `compress_at_tokens` / 8 |
 | deadline | `deadline_s` | 1800 | active wall-clock seconds per thread |
 | deadline | `deadline_action` | `halt` | `halt` or `escalate` on expiry |
 | review | `sensitive_paths` | auth, crypto, payment, secret | path globs that always need review |
@@ -51,6 +52,7 @@ _NOT_NEGATIVE = (
     "budget_tool_calls",
     "drift_limit",
     "compress_at_tokens",
+    "compress_summary_tokens",
     "deadline_s",
 )
 
@@ -75,6 +77,11 @@ class GuardPolicy:
         12_000, "Tokens in a specialist's channel that trigger compression."
     )
     compress_keep_last: int = _f(6, "Messages kept verbatim when compressing.")
+    compress_summary_tokens: int = _f(
+        0,
+        "Token budget of the running summary (oldest prose lines dropped first; "
+        "tool-reported issues always kept); 0 = an eighth of compress_at_tokens.",
+    )
     deadline_s: float = _f(1800.0, "Active wall-clock seconds per thread (human waits excluded).")
     deadline_action: str = _f("halt", "`halt` or `escalate` when the deadline passes.")
     sensitive_paths: tuple[str, ...] = _f(

@@ -65,7 +65,7 @@ def test_at_threshold_compresses_with_the_cut() -> None:
     verdict = check_before_model_call(messages, _policy(messages, 4))
     assert (verdict.guard, verdict.action) == ("compress", "compress")
     # len 12 - keep 4 = 8 is a ToolMessage (and 7's call): the cut moves back to 7
-    assert verdict.detail == {"tokens": tokens, "cut": 7}
+    assert verdict.detail == {"tokens": tokens, "cut": 7, "summary_tokens": tokens // 8}
     assert verdict.reason == f"context {tokens} tokens (limit {tokens}); folding 5 of 12 messages"
 
 
@@ -164,8 +164,7 @@ def test_fold_records_text_results_model_text_and_notes() -> None:
     body = summary.split(f"```{NOTES_FENCE}")[0]
     assert body.splitlines()[1:] == [
         "- you said: Let me read a.py.",
-        "- read_file: line 1",
-        "line 2",
+        "- read_file: line 1 (13 chars)",  # a one-line digest: first line and size
         "- note: Keel loop guard: stop repeating.",
     ]
     assert _notes(summary) == {"called": ["read_file"], "issues": []}
@@ -212,9 +211,11 @@ def test_fold_caps_sizes() -> None:
     assert len(notes["issues"]) == 400
     assert notes["issues"][0]["line"] == 50  # the newest 400 are kept
     lines = [ln for ln in summary.splitlines() if ln.startswith("- ")]
-    assert len(lines) == 60
-    assert lines[-1] == "- tool69: " + "z" * 300
-    assert "- you said: " + "y" * 200 + "\n" in fold("", folded[:1])
+    # 72 prose lines (you said, bandit, 70 tools): the 12 oldest dropped and counted
+    assert len(lines) == 61
+    assert lines[0] == "- (12 older lines dropped)"
+    assert lines[-1] == "- tool69: " + "z" * 99 + "… (500 chars)"
+    assert "- you said: " + "y" * 99 + "…\n" in fold("", folded[:1])
 
 
 def test_fold_keeps_issues_whose_text_contains_a_code_fence() -> None:
@@ -242,7 +243,8 @@ def test_node_rebuilds_the_channel_around_the_cut() -> None:
     assert rebuilt[1:3] == messages[:2]
     summary = rebuilt[3]
     assert isinstance(summary, HumanMessage)
-    assert summary.content == update["summary"] == fold("", messages[2:7])
+    budget = verdict.detail["summary_tokens"]
+    assert summary.content == update["summary"] == fold("", messages[2:7], budget)
     assert rebuilt[4:] == messages[7:]
     assert _pairs_intact(rebuilt[4:])
     assert update["verdict"] is None
@@ -278,3 +280,86 @@ def test_node_folds_the_previous_summary_message_into_the_new_one() -> None:
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="compress guard entered without a verdict"):
         compress_node(AGENT)({"messages": []})
+
+
+# --------------------------------------------------------------------------- budget
+
+
+def _prose(summary: str) -> list[str]:
+    return [ln for ln in summary.split(f"```{NOTES_FENCE}")[0].splitlines() if ln.startswith("- ")]
+
+
+def _noise(prefix: str, n: int) -> list[BaseMessage]:
+    """`n` tool turns whose results carry no issues (~200 characters each)."""
+    out: list[BaseMessage] = []
+    for i in range(n):
+        out.append(ai([("lookup", {"q": f"{prefix}{i}"})], prefix=f"{prefix}{i}_"))
+        out.append(
+            ToolMessage(
+                f"result {prefix}{i}: " + "x" * 190, tool_call_id=f"{prefix}{i}_0", name="lookup"
+            )
+        )
+    return out
+
+
+def test_default_budget_is_an_eighth_of_the_threshold_unless_set() -> None:
+    from nodes.guards.compress import summary_budget
+
+    assert summary_budget(GuardPolicy(compress_at_tokens=2000)) == 250
+    assert summary_budget(GuardPolicy(compress_at_tokens=2000, compress_summary_tokens=90)) == 90
+    assert summary_budget(GuardPolicy(compress_at_tokens=3)) == 1
+    with pytest.raises(ValueError, match="compress_summary_tokens must not be negative"):
+        GuardPolicy(compress_summary_tokens=-1)
+
+
+def test_budget_drops_oldest_prose_and_counts_it_across_folds() -> None:
+    budget = 120
+    summary = ""
+    for round_ in range(4):
+        summary = fold(summary, _noise(f"r{round_}", 10), budget)
+        assert count_tokens_approximately([HumanMessage(summary)]) <= budget + 5
+    prose = _prose(summary)
+    total = 40  # tool results folded over four rounds
+    (dropped,) = (int(ln.split("(")[1].split()[0]) for ln in prose if "older line" in ln)
+    assert dropped + len(prose) - 1 == total  # every line is either kept or counted
+    assert prose[-1].startswith("- lookup: result r39: ")  # the newest line survives
+
+
+def test_issues_are_kept_even_when_they_exceed_the_budget() -> None:
+    facts = [_issue(f"src/m{i}.py", i, f"K{i}") for i in range(30)]
+    folded: list[BaseMessage] = [
+        *_noise("a", 5),
+        ai([("bandit", {})], prefix="f"),
+        _issues_result("f0", "bandit", facts),
+        *_noise("b", 5),
+    ]
+    summary = fold("", folded, budget_tokens=50)
+    assert [(i["file"], i["rule"]) for i in _notes(summary)["issues"]] == [
+        (f"src/m{i}.py", f"K{i}") for i in range(30)
+    ]
+    assert _notes(summary)["called"] == ["bandit", "lookup"]
+    # the prose had no room at all: every line is dropped, and counted
+    assert _prose(summary) == ["- (11 older lines dropped)"]
+
+
+def test_bounded_summary_stays_small_over_a_long_thread() -> None:
+    """Fifty folds of ten noise turns each: the summary does not grow with the thread."""
+    summary = fold("", _noise("s", 10), 250)
+    first = len(summary)
+    for round_ in range(50):
+        summary = fold(summary, _noise(f"t{round_}_", 10), 250)
+    assert len(summary) <= max(first, 250 * 4) + 10
+    prose = _prose(summary)
+    dropped = int(prose[0].split("(")[1].split()[0])
+    assert dropped + len(prose) - 1 == 510  # nothing vanishes uncounted
+
+
+def test_node_applies_the_budget_from_the_verdict() -> None:
+    messages = [*opening(), *_noise("n", 20)]
+    policy = GuardPolicy(compress_at_tokens=1, compress_keep_last=2, compress_summary_tokens=60)
+    verdict = check_before_model_call(messages, policy)
+    assert verdict.detail["summary_tokens"] == 60
+    state = {"messages": messages, "summary": "", "verdict": verdict.pending()}
+    summary = compress_node(AGENT)(state).update["summary"]
+    assert count_tokens_approximately([HumanMessage(summary)]) <= 65
+    assert summary == fold("", messages[2 : verdict.detail["cut"]], 60)
