@@ -7,7 +7,6 @@ fresh `open_persistence` (as a new process would) resumes it to the end.
 from __future__ import annotations
 
 import pickle
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,27 +17,14 @@ from graphs.context import KeelContext
 from graphs.pipeline import build_pipeline
 from keel.persistence import DatabaseUnavailableError, open_persistence, safe_serializer
 from nodes.agents.specialist import SpecialistSpec
+from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel
 
 SPEC = SpecialistSpec(name="sec", area="security", description="d", handles=("*",), tools=())
 
 
 def _repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    for args in (
-        ["init", "-q", "-b", "main"],
-        ["config", "user.email", "t@e.x"],
-        ["config", "user.name", "t"],
-    ):
-        subprocess.run(["git", *args], cwd=root, check=True)
-    (root / "a.py").write_text("x = 1\n")
-    subprocess.run(["git", "add", "."], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", "a"], cwd=root, check=True)
-    (root / "b.py").write_text("eval(input())\n")
-    subprocess.run(["git", "add", "."], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", "b"], cwd=root, check=True)
-    return root
+    return two_commit_repo(tmp_path / "repo", {"a.py": "x = 1\n"}, {"b.py": "eval(input())\n"})
 
 
 def _model() -> ScriptedChatModel:

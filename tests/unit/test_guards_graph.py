@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,31 +27,16 @@ from graphs.context import KeelContext
 from graphs.pipeline import build_pipeline
 from nodes.agents.specialist import SpecialistSpec
 from nodes.guards.policy import GuardPolicy
+from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel
 
 CODE = "import os\n\n\ndef run(cmd):\n    os.system(cmd)\n\n\ndef other():\n    return 1\n"
 
 
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.email", "t@example.com")
-    _git(root, "config", "user.name", "t")
-    (root / "README.md").write_text("demo\n")
-    (root / "lib.py").write_text("x = 1\n")
-    (root / "util.py").write_text("y = 2\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "-qm", "one")
-    (root / "app.py").write_text(CODE)
-    _git(root, "add", ".")
-    _git(root, "commit", "-qm", "two")
-    return root
+    base = {"README.md": "demo\n", "lib.py": "x = 1\n", "util.py": "y = 2\n"}
+    return two_commit_repo(tmp_path / "repo", base, {"app.py": CODE})
 
 
 BIG = "x" * 4000

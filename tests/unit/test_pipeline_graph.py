@@ -18,29 +18,15 @@ from graphs.context import KeelContext
 from graphs.pipeline import build_pipeline
 from nodes.agents.specialist import SpecialistSpec
 from nodes.guards.policy import GuardPolicy
+from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel
 
 CODE = "import os\n\n\ndef run(cmd):\n    os.system(cmd)\n"
 
 
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.email", "t@example.com")
-    _git(root, "config", "user.name", "t")
-    (root / "README.md").write_text("demo\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "-qm", "one")
-    (root / "app.py").write_text(CODE)
-    _git(root, "add", ".")
-    _git(root, "commit", "-qm", "two")
-    return root
+    return two_commit_repo(tmp_path / "repo", {"README.md": "demo\n"}, {"app.py": CODE})
 
 
 @tool
