@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -32,6 +32,12 @@ from langgraph.store.base import BaseStore
 
 from keel.locks import postgres_lock, sqlite_lock
 from keel.registry import PostgresRegistry, Registry, SqliteRegistry
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.store.postgres import PostgresStore
+    from langgraph.store.sqlite import SqliteStore
 
 __all__ = [
     "DatabaseUnavailableError",
@@ -77,6 +83,21 @@ class Persistence:
     lock: Callable[[str], AbstractContextManager[None]]
     """`lock(thread_id)`: hold the thread so no other process writes it (one writer)."""
 
+    @classmethod
+    def set_up(
+        cls,
+        url: str,
+        checkpointer: SqliteSaver | PostgresSaver,
+        store: SqliteStore | PostgresStore,
+        registry: Registry,
+        lock: Callable[[str], AbstractContextManager[None]],
+    ) -> Persistence:
+        """Create the tables of checkpointer, store and registry (idempotent); bundle them."""
+        checkpointer.setup()
+        store.setup()
+        registry.setup()
+        return cls(url=url, checkpointer=checkpointer, store=store, registry=registry, lock=lock)
+
     @property
     def kind(self) -> str:
         """`sqlite` or `postgres`."""
@@ -116,18 +137,12 @@ def _open_sqlite(url: str) -> Iterator[Persistence]:
     store_conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     registry_conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     try:
-        saver = SqliteSaver(conn, serde=safe_serializer())
-        saver.setup()
-        store = SqliteStore(store_conn)
-        store.setup()
-        registry = SqliteRegistry(registry_conn)
-        registry.setup()
-        yield Persistence(
-            url=url,
-            checkpointer=saver,
-            store=store,
-            registry=registry,
-            lock=functools.partial(sqlite_lock, path),
+        yield Persistence.set_up(
+            url,
+            SqliteSaver(conn, serde=safe_serializer()),
+            SqliteStore(store_conn),
+            SqliteRegistry(registry_conn),
+            functools.partial(sqlite_lock, path),
         )
     except sqlite3.Error as exc:
         raise DatabaseUnavailableError(f"SQLite database {path}: {exc}") from exc
@@ -169,18 +184,12 @@ def _open_postgres(url: str) -> Iterator[Persistence]:
             f"cannot reach PostgreSQL at {describe_url(url)} within {_CONNECT_TIMEOUT_S}s"
         ) from exc
     try:
-        saver = PostgresSaver(pool, serde=safe_serializer())
-        saver.setup()
-        store = PostgresStore(pool)
-        store.setup()
-        registry = PostgresRegistry(pool)
-        registry.setup()
-        yield Persistence(
-            url=url,
-            checkpointer=saver,
-            store=store,
-            registry=registry,
-            lock=functools.partial(postgres_lock, pool),
+        yield Persistence.set_up(
+            url,
+            PostgresSaver(pool, serde=safe_serializer()),
+            PostgresStore(pool),
+            PostgresRegistry(pool),
+            functools.partial(postgres_lock, pool),
         )
     except (psycopg.OperationalError, PoolTimeout) as exc:
         raise DatabaseUnavailableError(
