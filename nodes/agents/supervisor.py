@@ -2,24 +2,49 @@
 
 `intake` writes the task once (never rewritten) and the scope: the changed files of a
 revision range or the staged change, or every tracked file for an audit.
-`supervisor` asks the model for a `Plan` (structured output) and fans the assignments
-out to the specialists with `Send`, so independent specialists run in parallel; their
-findings merge on the blackboard through the state's reducers.
+`supervisor` asks the model for a `Plan` (structured output, the `Plan` tool forced) and
+fans the assignments out to the specialists with `Send`, so independent specialists run
+in parallel; their findings merge on the blackboard through the state's reducers.
+
+The plan is checked before any specialist consumes it (the `validate` guard's stage
+check), because a weak model's plan can be malformed, empty or partial:
+
+* **salvage** — a plan that fails the schema (e.g. an assignment naming a specialist that
+  does not exist) keeps its well-formed assignments; the rest are dropped.
+* **check** — assignments to unknown specialists and files outside the scope are dropped;
+  assignments to the same specialist are merged (one `Send` per specialist). Recorded as a
+  `validate` nudge, "plan checked: dropped …".
+* **cover** — every file in scope that some specialist's `handles` globs match must reach
+  at least one such specialist. A file the plan assigned to none of them is added to
+  *every* specialist whose globs match it: that is the routing the graph already knows,
+  and a changed file nobody reviewed would make the report look cleaner than the change
+  is. When the plan is invalid, empty or assigns nothing in scope, this is the whole plan.
+  Recorded as a `validate` nudge, "plan repaired: …", saying why and what was routed.
+
+The model's judgement is kept where it made one: a file it gave to `security` only is not
+also sent to `style`. A plan that covers every file (the offline model's always does)
+records no event. Only when no specialist handles any file in scope does the run go
+straight to the report, with a blocker if the plan itself was invalid.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
+from pydantic import ValidationError
 
 from graphs.context import KeelContext, RuntimeNode
 from graphs.state import (
+    GuardEvent,
     Observation,
     PipelineState,
     PlanStep,
@@ -31,11 +56,14 @@ from nodes.guards._verdict import Verdict, guard_event, utc_now
 from tools import git
 
 from .prompts import SUPERVISOR_PROMPT
-from .schemas import Plan, plan_schema
+from .schemas import Assignment, Plan, plan_schema
 from .specialist import ModelFactory, SpecialistSpec
 from .usage import usage_of
 
-__all__ = ["intake", "make_supervisor", "task_goal"]
+__all__ = ["CheckedPlan", "check_plan", "handles", "intake", "make_supervisor", "task_goal"]
+
+_GUARD = "validate"
+"""The guard whose stage check the plan check is (see `nodes/guards/validate.py`)."""
 
 
 def task_goal(mode: str, rev_range: str | None, staged: bool) -> str:
@@ -77,68 +105,218 @@ def intake(state: PipelineState) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ the plan check
+
+
+@dataclass
+class CheckedPlan:
+    """The plan as the specialists will receive it, and what the check changed."""
+
+    steps: list[PlanStep]
+    """One active step per specialist with work, in the specialists' order."""
+    events: list[GuardEvent] = field(default_factory=list)
+    """`validate` events: what was dropped, what was repaired."""
+    blockers: list[str] = field(default_factory=list)
+    """Set only when the plan was invalid and nothing could be routed instead."""
+
+
+def handles(spec: SpecialistSpec, path: str) -> bool:
+    """Whether a specialist's declared globs match a file (as the offline model matches)."""
+    return any(fnmatch.fnmatch(path, glob) for glob in spec.handles)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _salvage(raw: Any) -> tuple[list[Assignment], list[str]]:
+    """The well-formed assignments of a plan that failed the schema, and what was lost.
+
+    The schema's enum rejects the whole plan for one bad name; the assignments that are
+    well-formed on their own still carry the model's judgement, so they are kept.
+    """
+    calls = raw.tool_calls if isinstance(raw, AIMessage) else []
+    args = calls[0]["args"] if calls else {}
+    items = args.get("assignments") if isinstance(args, Mapping) else None
+    kept: list[Assignment] = []
+    lost: list[str] = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            kept.append(Assignment.model_validate(item))
+        except ValidationError:
+            lost.append(f"malformed assignment {_short(json.dumps(item, default=str), 80)}")
+    return kept, lost
+
+
+def _checked_steps(
+    assignments: Sequence[Assignment], scope: Sequence[str], by_name: Mapping[str, SpecialistSpec]
+) -> tuple[dict[str, PlanStep], list[str]]:
+    """Steps keyed by specialist from the assignments; what was dropped, for the event."""
+    in_scope = set(scope)
+    steps: dict[str, PlanStep] = {}
+    dropped: list[str] = []
+    for assignment in assignments:
+        if assignment.specialist not in by_name:
+            dropped.append(f"unknown specialist {assignment.specialist!r}")
+            continue
+        outside = [f for f in assignment.files if f not in in_scope]
+        if outside:
+            dropped.append(f"{len(outside)} file(s) outside the scope: {outside[:3]}")
+        files = [f for f in dict.fromkeys(assignment.files) if f in in_scope]
+        if not files:
+            continue
+        step = steps.get(assignment.specialist)
+        if step is None:
+            steps[assignment.specialist] = PlanStep(
+                id=assignment.specialist,
+                specialist=assignment.specialist,
+                files=files,
+                instructions=assignment.instructions,
+                status="active",
+            )
+        else:  # a second assignment to the same specialist: one Send with both
+            step["files"] += [f for f in files if f not in step["files"]]
+            step["instructions"] = f"{step['instructions']}\n{assignment.instructions}".strip()
+    return steps, dropped
+
+
+def _routed_instructions(spec: SpecialistSpec, count: int) -> str:
+    return (
+        f"Review {count} file(s) for {spec.area} problems with your tools; "
+        "cite file, lines and code for every finding."
+    )
+
+
+def _cover(
+    steps: dict[str, PlanStep], scope: Sequence[str], specialists: Sequence[SpecialistSpec]
+) -> dict[str, list[str]]:
+    """Add every in-scope file no handling specialist got to each specialist that handles it.
+
+    Mutates `steps`; returns the files added per specialist (empty: the plan covered all).
+    """
+    by_name = {spec.name: spec for spec in specialists}
+    covered = {
+        f for name, step in steps.items() for f in step["files"] if handles(by_name[name], f)
+    }
+    added: dict[str, list[str]] = {}
+    for spec in specialists:
+        mine = [f for f in scope if f not in covered and handles(spec, f)]
+        if not mine:
+            continue
+        added[spec.name] = mine
+        step = steps.get(spec.name)
+        if step is None:
+            steps[spec.name] = PlanStep(
+                id=spec.name,
+                specialist=spec.name,
+                files=mine,
+                instructions=_routed_instructions(spec, len(mine)),
+                status="active",
+            )
+        else:
+            step["files"] += mine
+    return added
+
+
+def _repair_why(
+    plan: Plan | None, parsing_error: object, kept: int, added: Mapping[str, Sequence[str]]
+) -> str:
+    """Why the plan needed repair ("" when it did not), for the event's reason."""
+    if plan is None:
+        error = _short(str(parsing_error)) if parsing_error else "no Plan tool call"
+        return f"no valid plan ({error})" + (
+            f", kept {kept} well-formed assignment(s)" if kept else ""
+        )
+    if not added:
+        return ""
+    if not plan.assignments:
+        return "the plan was empty"
+    if not kept:
+        return "the plan assigned no file in scope"
+    count = len({f for files in added.values() for f in files})
+    return f"{count} file(s) assigned to no specialist that handles them"
+
+
+def check_plan(
+    plan: Plan | None,
+    raw: object,
+    parsing_error: object,
+    scope: Sequence[str],
+    specialists: Sequence[SpecialistSpec],
+) -> CheckedPlan:
+    """Check the model's plan against the specialists and the scope; repair what is missing.
+
+    Args:
+        plan: the parsed plan, or None when the model's output failed the schema.
+        raw: the model's raw message (salvaged when `plan` is None).
+        parsing_error: why parsing failed (for the event), or None.
+        scope: the files in scope, in order.
+        specialists: the team, in the order their steps are sent.
+    """
+    by_name = {spec.name: spec for spec in specialists}
+    assignments, lost = (list(plan.assignments), []) if plan is not None else _salvage(raw)
+    steps, dropped = _checked_steps(assignments, scope, by_name)
+    events: list[GuardEvent] = []
+    if lost + dropped:
+        reason = "plan checked: dropped " + "; ".join(lost + dropped)
+        events.append(guard_event(Verdict(_GUARD, "nudge", reason), "supervisor"))
+    kept = len(steps)
+    added = _cover(steps, scope, specialists)
+    ordered = [steps[spec.name] for spec in specialists if spec.name in steps]
+    why = _repair_why(plan, parsing_error, kept, added)
+    if not ordered:  # nothing any specialist can do: straight to the report
+        return CheckedPlan(steps=[], events=events, blockers=[f"supervisor: {why}"] if why else [])
+    if why:
+        routed = ", ".join(f"{name} +{len(files)}" for name, files in added.items())
+        reason = f"plan repaired: {why}"
+        reason += f"; routed by the specialists' file globs ({routed})" if routed else ""
+        events.append(guard_event(Verdict(_GUARD, "nudge", reason), "supervisor"))
+    return CheckedPlan(steps=ordered, events=events)
+
+
+# ------------------------------------------------------------------ the node
+
+
+def _brief(scope: Sequence[str], specialists: Sequence[SpecialistSpec]) -> str:
+    brief = {
+        "files": list(scope),
+        "specialists": [
+            {
+                "name": s.name,
+                "area": s.area,
+                "description": s.description,
+                "handles": list(s.handles),
+            }
+            for s in specialists
+        ],
+    }
+    return "```json\n" + json.dumps(brief, indent=1) + "\n```"
+
+
 def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFactory) -> RuntimeNode:
     """Return the supervisor node for these specialists."""
-    by_name = {spec.name: spec for spec in specialists}
-    schema = plan_schema(list(by_name))
+    schema = plan_schema([spec.name for spec in specialists])
 
     def supervisor(state: PipelineState, runtime: Runtime[KeelContext]) -> Command[Any]:
         context = runtime.context or KeelContext()
         task, scope = state["task"], state.get("scope", [])
         if not scope:
             return Command(goto="report", update={"blockers": []})
-        brief = {
-            "files": scope,
-            "specialists": [
-                {
-                    "name": s.name,
-                    "area": s.area,
-                    "description": s.description,
-                    "handles": list(s.handles),
-                }
-                for s in specialists
-            ],
-        }
-        prompt = SUPERVISOR_PROMPT.format(
-            goal=task["goal"], brief="```json\n" + json.dumps(brief, indent=1) + "\n```"
-        )
+        prompt = SUPERVISOR_PROMPT.format(goal=task["goal"], brief=_brief(scope, specialists))
         model = model_for(context.model).with_structured_output(
             schema, include_raw=True, method="function_calling"
         )
         started = time.perf_counter()
         result = cast(dict[str, Any], model.invoke(prompt))
         usage = usage_of(result["raw"], context.model, time.perf_counter() - started)
-        plan: Plan | None = result.get("parsed")
-        steps: list[PlanStep] = []
-        blockers: list[str] = []
-        dropped: list[str] = []
-        if plan is None:
-            blockers.append(f"supervisor returned no valid plan: {result.get('parsing_error')}")
-        else:
-            in_scope = set(scope)
-            for assignment in plan.assignments:
-                files = [f for f in assignment.files if f in in_scope]
-                outside = [f for f in assignment.files if f not in in_scope]
-                if assignment.specialist not in by_name:
-                    dropped.append(f"unknown specialist {assignment.specialist!r}")
-                    continue
-                if outside:
-                    dropped.append(f"{len(outside)} file(s) outside the scope: {outside[:3]}")
-                if not files:
-                    continue
-                steps.append(
-                    PlanStep(
-                        id=assignment.specialist,
-                        specialist=assignment.specialist,
-                        files=files,
-                        instructions=assignment.instructions,
-                        status="active",
-                    )
-                )
-        update: dict[str, Any] = {"plan": steps, "usage": usage, "blockers": blockers}
-        if dropped:
-            verdict = Verdict("validate", "nudge", "plan checked: dropped " + "; ".join(dropped))
-            update["guard_events"] = [guard_event(verdict, "supervisor")]
+        checked = check_plan(
+            result.get("parsed"), result["raw"], result.get("parsing_error"), scope, specialists
+        )
+        steps = checked.steps
+        update: dict[str, Any] = {"plan": steps, "usage": usage, "blockers": checked.blockers}
+        if checked.events:
+            update["guard_events"] = checked.events
         if not steps:
             return Command(goto="report", update=update)
         spent = add_usage(state.get("usage"), usage)
