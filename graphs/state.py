@@ -14,9 +14,11 @@ readers use `state.get(...)` and writers always supply values.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
+from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
@@ -45,7 +47,9 @@ __all__ = [
     "Task",
     "ThreadStatus",
     "Usage",
+    "MESSAGE_SNAPSHOT_EVERY",
     "add_usage",
+    "add_message_writes",
     "keep_first",
     "merge_by_id",
     "severity_at_least",
@@ -315,6 +319,38 @@ def add_usage(current: Usage | None, new: Usage | None) -> Usage:
     )
 
 
+def add_message_writes(current: list[AnyMessage], writes: Sequence[Any]) -> list[AnyMessage]:
+    """`add_messages` folded over a batch of channel writes, oldest first.
+
+    The reducer of the agents' `messages` `DeltaChannel`. A delta channel replays the
+    writes saved since its last snapshot in one call, in batches that need not match the
+    super-steps that made them, so its reducer must be batching-invariant:
+    `r(r(s, xs), ys) == r(s, xs + ys)`. A left fold of `add_messages` is, by construction,
+    and it keeps `add_messages`' semantics exactly: replace by id, `RemoveMessage` by id
+    (an unknown id is an error, as before), `RemoveMessage(REMOVE_ALL_MESSAGES)` — what
+    the compressor writes — clears what came before it, chunks become messages.
+
+    Ids: LangGraph stamps an id on every message object (and message dict) written to a
+    delta channel before the write is saved (`ensure_message_ids`), so a replay gives the
+    same ids as the live run. A bare string or tuple written into the channel gets a fresh
+    id from `add_messages` on each replay; Keel never writes those.
+    """
+    value: list[AnyMessage] = current
+    for write in writes:
+        value = add_messages(value, write)  # type: ignore[arg-type,assignment]
+    return value
+
+
+MESSAGE_SNAPSHOT_EVERY = 20
+"""How many channel updates an agent's `messages` delta channel waits between snapshots.
+
+Each checkpoint stores only the new messages (the writes); every N-th update of the
+channel stores the whole bounded list once (a `_DeltaSnapshot`), and reading a checkpoint
+replays at most N updates' writes onto the nearest snapshot. Smaller N: faster reads,
+more bytes; the trade-off is measured in docs/benchmarks.md (long threads, resume).
+"""
+
+
 # --------------------------------------------------------------------- the state
 
 
@@ -429,10 +465,20 @@ class GuardedState(TypedDict):
     """Thread spend when the work was delegated (zero for a stand-alone agent)."""
     clock_start: str
     """Start of the active clock (UTC ISO)."""
-    messages: Annotated[list[AnyMessage], add_messages]
-    """The agent's own message channel (compressible)."""
+    messages: Annotated[
+        list[AnyMessage],
+        DeltaChannel(add_message_writes, snapshot_frequency=MESSAGE_SNAPSHOT_EVERY),
+    ]
+    """The agent's own message channel (compressible).
+
+    A `DeltaChannel` (LangGraph beta): a checkpoint stores the messages written in its
+    step, not the whole channel, so a long thread's storage grows with what is new rather
+    than with the channel's size times the steps. Reads rebuild it from the nearest
+    snapshot (see `add_message_writes`, `MESSAGE_SNAPSHOT_EVERY`).
+    """
     summary: str
-    """Running summary of messages the compressor folded away."""
+    """Legacy: the compressor's running summary is its message in `messages` and is no
+    longer copied here (a copy in every checkpoint); read only for older threads."""
     verdict: PendingVerdict | None
     """The guard verdict the agent node routed on, for the guard node."""
     granted: list[BudgetGrant]

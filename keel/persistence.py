@@ -68,7 +68,12 @@ def describe_url(url: str) -> str:
 
 
 def safe_serializer() -> JsonPlusSerializer:
-    """Checkpoint serializer: no pickle, msgpack limited to LangGraph's safe types."""
+    """Checkpoint serializer: no pickle, msgpack limited to LangGraph's safe types.
+
+    The agents' `messages` delta channel snapshots as `_DeltaSnapshot`, which msgpack
+    carries under its own extension code (not the module allow-list), so it needs no
+    entry here; `tests/unit/test_message_delta.py` checks the round trip.
+    """
     return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
 
 

@@ -210,8 +210,28 @@ def fold(
     return f"{_HEADER}\n{body}\n{notes_block}"
 
 
+def _previous_summary(messages: Sequence[BaseMessage], stored: str) -> str:
+    """The running summary so far: the newest summary message in the channel.
+
+    The summary lives only in the message channel. It used to be copied into the state's
+    `summary` key as well, which cost a second copy in every checkpoint (PostgreSQL stores
+    a string channel inline in each checkpoint row, SQLite stores every channel in every
+    checkpoint) while nothing but this node read it; `stored` is that key, still honoured
+    for a thread compressed before the change whose summary message is gone.
+    """
+    for message in reversed(messages):
+        if _is_summary(message):
+            return str(message.content)
+    return stored
+
+
 def compress_node(agent: str, model_node: str = "agent") -> Any:
-    """Return the `compress` guard node for an agent."""
+    """Return the `compress` guard node for an agent.
+
+    Its update rewrites the channel (`RemoveMessage(REMOVE_ALL_MESSAGES)`, the opening, the
+    new summary, the kept tail) and records the guard event; the summary is not written to
+    any other key (see `_previous_summary`).
+    """
 
     def compress(state: Mapping[str, Any]) -> Command[Literal["agent"]]:
         pending = state.get("verdict")
@@ -222,7 +242,7 @@ def compress_node(agent: str, model_node: str = "agent") -> Any:
         cut = int(verdict.detail["cut"])
         budget = verdict.detail.get("summary_tokens")
         summary = fold(
-            state.get("summary") or "",
+            _previous_summary(messages[:cut], state.get("summary") or ""),
             messages[_OPENING:cut],
             int(budget) if budget is not None else None,
         )
@@ -236,7 +256,6 @@ def compress_node(agent: str, model_node: str = "agent") -> Any:
             goto=model_node,  # type: ignore[arg-type]
             update={
                 "messages": rebuilt,
-                "summary": summary,
                 "guard_events": [guard_event(verdict, agent)],
                 "verdict": None,
             },

@@ -244,7 +244,8 @@ def test_node_rebuilds_the_channel_around_the_cut() -> None:
     summary = rebuilt[3]
     assert isinstance(summary, HumanMessage)
     budget = verdict.detail["summary_tokens"]
-    assert summary.content == update["summary"] == fold("", messages[2:7], budget)
+    assert summary.content == fold("", messages[2:7], budget)
+    assert "summary" not in update  # the summary lives in the channel only
     assert rebuilt[4:] == messages[7:]
     assert _pairs_intact(rebuilt[4:])
     assert update["verdict"] is None
@@ -271,7 +272,7 @@ def test_node_folds_the_previous_summary_message_into_the_new_one() -> None:
     verdict = Verdict("compress", "compress", "r", {"tokens": 1, "cut": 8})
     state = {"messages": messages, "summary": previous, "verdict": verdict.pending()}
     command = compress_node(AGENT)(state)
-    summary = command.update["summary"]
+    summary = command.update["messages"][3].content
     assert summary.count("Summary of earlier work") == 1
     assert [i["file"] for i in _notes(summary)["issues"]] == ["z.py"]
     assert _notes(summary)["called"] == ["bandit", "grep", "read_file", "ruff"]
@@ -360,6 +361,21 @@ def test_node_applies_the_budget_from_the_verdict() -> None:
     verdict = check_before_model_call(messages, policy)
     assert verdict.detail["summary_tokens"] == 60
     state = {"messages": messages, "summary": "", "verdict": verdict.pending()}
-    summary = compress_node(AGENT)(state).update["summary"]
+    summary = compress_node(AGENT)(state).update["messages"][3].content
     assert count_tokens_approximately([HumanMessage(summary)]) <= 65
     assert summary == fold("", messages[2 : verdict.detail["cut"]], 60)
+
+
+def test_node_reads_the_previous_summary_from_the_channel_not_the_state_key() -> None:
+    older = [ai([("bandit", {})], prefix="o"), _issues_result("o0", "bandit", [_issue("z.py", 1)])]
+    previous = fold("", older)
+    messages = [*opening(), HumanMessage(previous), *_channel()[2:]]
+    verdict = Verdict("compress", "compress", "r", {"tokens": 1, "cut": 8})
+    # a stale key is ignored while the channel holds a summary message ...
+    state = {"messages": messages, "summary": "stale", "verdict": verdict.pending()}
+    summary = compress_node(AGENT)(state).update["messages"][3].content
+    assert [i["file"] for i in _notes(summary)["issues"]] == ["z.py"]
+    # ... and used for an older thread whose summary message was already folded away
+    legacy = {"messages": _channel(), "summary": previous, "verdict": verdict.pending()}
+    summary = compress_node(AGENT)(legacy).update["messages"][3].content
+    assert [i["file"] for i in _notes(summary)["issues"]] == ["z.py"]
