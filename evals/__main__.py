@@ -40,10 +40,14 @@ def main(argv: list[str] | None = None) -> int:
         dataset=dataset,
         model=args.model,
         guard_overrides=args.guard_overrides,
-        label="default",
+        label="default" if args.handoff == "packet" else f"handoff-{args.handoff}",
         max_concurrency=args.concurrency,
+        handoff=args.handoff,
     )
-    print(f"{len(cases)} case(s) from {dataset}; model={args.model}; results in {out_dir}")
+    print(
+        f"{len(cases)} case(s) from {dataset}; model={args.model}; handoff={args.handoff}; "
+        f"results in {out_dir}"
+    )
     if args.compare:
         rows = compare(cases, base, out_dir, charts=not args.no_charts)
         print(format_comparison(rows))

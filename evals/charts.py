@@ -105,6 +105,7 @@ def plot_comparison(summaries: Mapping[str, Mapping[str, Any]], path: Path) -> P
         labels, [summaries[label]["usage"]["tokens_mean"] for label in labels], color="#aa7744"
     )
     right.set_title("mean tokens per case")
+    right.tick_params(axis="x", labelrotation=40, labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,47 +1,122 @@
-"""`--compare`: the same cases under different context settings, quality vs tokens.
+"""`--compare`: the same cases under different handoff styles and compression settings.
 
-Settings compared (each on top of the user's `--guard` overrides):
+The seed's context-loss trade-off, measured: what a specialist receives from the
+supervisor (`KeelContext.handoff`) and whether its channel is compressed, against the
+quality of the review and the tokens it cost. Settings compared (each on top of the
+user's `--guard` overrides):
 
-* `compression-as-configured` — each case's own policy (default `compress_at_tokens`
-  12000; the long-horizon cases set a small threshold so compression should fire);
-* `compression-off` — `compress_at_tokens` so large it never fires;
-* `compression-aggressive` — `compress_at_tokens=300`, `compress_keep_last=2`.
+| label | handoff | compression |
+|---|---|---|
+| `packet` | structured JSON brief (the default) | as configured |
+| `summary` | prose summary, no JSON | as configured |
+| `full` | packet + the history upstream of the handoff | as configured |
+| `packet-compress-off` | packet | off |
+| `packet-compress-aggressive` | packet | aggressive |
+| `full-compress-off` | full | off |
+| `full-compress-aggressive` | full | aggressive |
 
-Handoff styles (structured packet vs summary vs full history) are not compared: the
-pipeline hands off one structured packet and choosing another style needs changes to
-the core graph, which this harness does not make.
+"As configured" is each case's own policy (default `compress_at_tokens` 12000; the
+long-horizon cases set a small threshold); "off" is a threshold so large it never fires;
+"aggressive" is `compress_at_tokens=300`, `compress_keep_last=2`.
+
+Each row reports F1 per category, completion, context retention, the guards' false
+positive/negative rates, whether any case that needed a human went without one, tokens
+(mean and max per case, and the mean of the largest prompt a specialist sent) and how
+many compressions fired (guard events `compress`) in how many cases. Every run's own
+`results.json` lands in a sub-directory; the table is written as `comparison.json` and
+`comparison.md` next to them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
-from .experiment import RunConfig, run_experiment
+from graphs.context import HandoffStyle
+
+from .experiment import CaseResult, RunConfig, run_experiment
 from .report import write_run
+from .summary import OFFLINE_DISCLAIMER
 
-__all__ = ["SETTINGS", "compare", "format_comparison"]
+__all__ = [
+    "COMPRESSION",
+    "SETTINGS",
+    "Setting",
+    "compare",
+    "comparison_row",
+    "format_comparison",
+    "format_comparison_markdown",
+]
 
-SETTINGS: dict[str, dict[str, Any]] = {
-    "compression-as-configured": {},
-    "compression-off": {"compress_at_tokens": 1_000_000_000},
-    "compression-aggressive": {"compress_at_tokens": 300, "compress_keep_last": 2},
+COMPRESSION: dict[str, dict[str, Any]] = {
+    "as-configured": {},
+    "off": {"compress_at_tokens": 1_000_000_000},
+    "aggressive": {"compress_at_tokens": 300, "compress_keep_last": 2},
 }
-"""Label → guard overrides of each compared setting."""
+"""Compression setting → guard overrides."""
 
 
-def _row(summary: Mapping[str, Any], compress_events: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Setting:
+    """One compared setting: a handoff style and a compression setting."""
+
+    handoff: HandoffStyle
+    compression: str = "as-configured"
+
+    @property
+    def label(self) -> str:
+        """`packet`, `full-compress-off`, ..."""
+        if self.compression == "as-configured":
+            return self.handoff
+        return f"{self.handoff}-compress-{self.compression}"
+
+    @property
+    def guard_overrides(self) -> dict[str, Any]:
+        """The `GuardPolicy` overrides of its compression setting."""
+        return dict(COMPRESSION[self.compression])
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("packet"),
+    Setting("summary"),
+    Setting("full"),
+    Setting("packet", "off"),
+    Setting("packet", "aggressive"),
+    Setting("full", "off"),
+    Setting("full", "aggressive"),
+)
+"""The settings `python -m evals --compare` runs, in table order."""
+
+
+def _compress_events(result: CaseResult) -> int:
+    return sum(1 for e in result.outputs.get("guard_events") or [] if e.get("guard") == "compress")
+
+
+def comparison_row(summary: Mapping[str, Any], results: Sequence[CaseResult]) -> dict[str, Any]:
+    """One column of the table: quality, tokens and compressions of a run."""
     findings = summary["findings"]
+    scores = summary["scores"]
+    prompt_max = [
+        max((result.outputs.get("max_prompt_tokens") or {}).values(), default=0)
+        for result in results
+    ]
     return {
         **{f"f1_{c}": findings[c]["f1"] for c in findings},
-        "completion": summary["scores"]["completion"],
-        "context_retention": summary["scores"]["context_retention"],
-        "guard_false_positive": summary["scores"]["guard_false_positive"],
-        "guard_false_negative": summary["scores"]["guard_false_negative"],
+        "completion": scores["completion"],
+        "context_retention": scores["context_retention"],
+        "guard_false_positive": scores["guard_false_positive"],
+        "guard_false_negative": scores["guard_false_negative"],
+        "review_missed": scores["review_missed"],
         "tokens_mean": summary["usage"]["tokens_mean"],
         "tokens_max": summary["usage"]["tokens_max"],
-        "compress_events": compress_events,
+        "prompt_tokens_max_mean": mean(prompt_max) if prompt_max else 0.0,
+        "compress_events": sum(_compress_events(r) for r in results),
+        "cases_compressed": sum(1 for r in results if _compress_events(r)),
+        "errors": len(summary["errors"]),
     }
 
 
@@ -51,28 +126,42 @@ def compare(
     out_dir: Path,
     *,
     charts: bool = True,
+    settings: Sequence[Setting] = SETTINGS,
 ) -> dict[str, dict[str, Any]]:
     """Run every setting; write each run and the comparison; return label → row."""
     rows: dict[str, dict[str, Any]] = {}
     summaries: dict[str, dict[str, Any]] = {}
-    for label, overrides in SETTINGS.items():
+    for setting in settings:
         config = RunConfig(
             dataset=base.dataset,
             model=base.model,
-            guard_overrides={**(base.guard_overrides or {}), **overrides},
-            label=label,
+            guard_overrides={**(base.guard_overrides or {}), **setting.guard_overrides},
+            label=setting.label,
             max_concurrency=base.max_concurrency,
+            handoff=setting.handoff,
         )
         results = run_experiment(cases, config)
-        summary = write_run(results, config, out_dir / label, charts=charts, echo=False)
-        events = sum(
-            1
-            for r in results
-            for e in r.outputs.get("guard_events") or []
-            if e.get("guard") == "compress"
-        )
-        summaries[label] = summary
-        rows[label] = _row(summary, events)
+        summary = write_run(results, config, out_dir / setting.label, charts=charts, echo=False)
+        summaries[setting.label] = summary
+        rows[setting.label] = comparison_row(summary, results)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "dataset": base.dataset,
+        "model": base.model,
+        "cases": len(cases),
+        "guard_overrides": dict(base.guard_overrides or {}),
+        "settings": {
+            s.label: {"handoff": s.handoff, "compression": s.compression, **s.guard_overrides}
+            for s in settings
+        },
+        "rows": rows,
+        "disclaimer": OFFLINE_DISCLAIMER if base.model == "offline" else "",
+    }
+    (out_dir / "comparison.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    markdown = format_comparison_markdown(rows)
+    if base.model == "offline":
+        markdown += "\n\n" + OFFLINE_DISCLAIMER + "\n"
+    (out_dir / "comparison.md").write_text(markdown, encoding="utf-8")
     if charts:
         from .charts import plot_comparison
 
@@ -83,23 +172,33 @@ def compare(
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    return str(value)
 
 
 def format_comparison(rows: Mapping[str, Mapping[str, Any]]) -> str:
-    """Side-by-side table: one column per setting."""
+    """Side-by-side plain-text table: one column per setting."""
     labels = list(rows)
     keys = list(next(iter(rows.values())))
     width = max(len(label) for label in labels) + 2
-    lines = ["Comparison of context settings (quality vs tokens)", ""]
-    lines.append(f"{'':<22}" + "".join(f"{label:>{width}}" for label in labels))
+    lines = ["Comparison of handoff styles and compression (quality vs tokens)", ""]
+    lines.append(f"{'':<24}" + "".join(f"{label:>{width}}" for label in labels))
     for key in keys:
         lines.append(
-            f"{key:<22}" + "".join(f"{_fmt(rows[label][key]):>{width}}" for label in labels)
+            f"{key:<24}" + "".join(f"{_fmt(rows[label][key]):>{width}}" for label in labels)
         )
-    lines.append("")
-    lines.append(
-        "Handoff styles (structured / summary / full history) are not compared: the pipeline "
-        "has one structured handoff and choosing another needs core changes."
-    )
+    return "\n".join(lines)
+
+
+def format_comparison_markdown(rows: Mapping[str, Mapping[str, Any]]) -> str:
+    """The same table in Markdown."""
+    labels = list(rows)
+    keys = list(next(iter(rows.values())))
+    lines = [
+        "| | " + " | ".join(f"`{label}`" for label in labels) + " |",
+        "|---|" + "---:|" * len(labels),
+    ]
+    for key in keys:
+        lines.append(f"| {key} | " + " | ".join(_fmt(rows[label][key]) for label in labels) + " |")
     return "\n".join(lines)

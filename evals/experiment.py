@@ -19,6 +19,8 @@ from typing import Any
 from langsmith import Client, evaluate, tracing_context
 from langsmith.schemas import Example
 
+from graphs.context import HandoffStyle
+
 from .evaluators import EVALUATORS
 from .target import run_case
 
@@ -36,6 +38,7 @@ class RunConfig:
     guard_overrides: Mapping[str, Any] | None = None
     label: str = "default"
     max_concurrency: int = 2
+    handoff: HandoffStyle = "packet"
 
     def metadata(self) -> dict[str, Any]:
         """JSON-able metadata of the run configuration."""
@@ -43,6 +46,7 @@ class RunConfig:
             "dataset": self.dataset,
             "model": self.model,
             "guard_overrides": dict(self.guard_overrides or {}),
+            "handoff": self.handoff,
             "label": self.label,
             "offline_model": self.model == "offline",
             "note": "offline: scores measure the pipeline's mechanics and its real tools, "
@@ -126,7 +130,12 @@ def run_experiment(cases: Sequence[dict[str, Any]], config: RunConfig) -> list[C
         # Offline, `evaluate` traces "locally", which langchain's tracer still tries to
         # POST to the client's (closed) endpoint with retries: switch tracing off inside.
         with tracing_context(enabled=True if uploading else False):
-            return run_case(inputs, model=config.model, guard_overrides=config.guard_overrides)
+            return run_case(
+                inputs,
+                model=config.model,
+                guard_overrides=config.guard_overrides,
+                handoff=config.handoff,
+            )
 
     common: dict[str, Any] = {
         "evaluators": EVALUATORS,

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
+from graphs.context import HANDOFF_STYLES
 from nodes.guards.policy import GuardPolicy
 
 __all__ = ["parse_args", "parse_guard_overrides"]
@@ -67,9 +68,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="GuardPolicy override for every case, e.g. compress_at_tokens=2000 (repeatable)",
     )
     parser.add_argument(
+        "--handoff",
+        choices=HANDOFF_STYLES,
+        default="packet",
+        help="what a specialist receives from the supervisor: the structured packet "
+        "(default), a prose summary, or the packet plus the full upstream history",
+    )
+    parser.add_argument(
         "--compare",
         action="store_true",
-        help="run the dataset under several context settings and compare quality vs tokens",
+        help="run the dataset under several handoff styles and compression settings and "
+        "compare quality vs tokens (--handoff is then ignored)",
     )
     parser.add_argument("--concurrency", type=int, default=2, help="cases run in parallel")
     parser.add_argument("--output-dir", default="evals/results", help="results JSON and PNGs")

@@ -31,7 +31,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from graphs.context import KeelContext
+from graphs.context import HandoffStyle, KeelContext
 from graphs.review import build_review_graph
 from nodes.guards.attach import GUARD_NODES
 from nodes.guards.policy import GuardPolicy
@@ -125,6 +125,7 @@ def run_case(
     *,
     model: str = "offline",
     guard_overrides: Mapping[str, Any] | None = None,
+    handoff: HandoffStyle = "packet",
     workdir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the review pipeline on one case and return what the evaluators need.
@@ -133,6 +134,7 @@ def run_case(
         inputs: the case's `inputs` (repository spec, mode, range, staged, guards).
         model: `KeelContext.model` (`offline` or a chat-model id).
         guard_overrides: `GuardPolicy` fields that win over the case's own.
+        handoff: `KeelContext.handoff` — what the specialists receive from the supervisor.
         workdir: parent of the temporary repository (default: the system temp dir).
     """
     started = time.perf_counter()
@@ -142,7 +144,9 @@ def run_case(
     with tempfile.TemporaryDirectory(prefix="keel-eval-", dir=workdir) as tmp:
         repo = build_case_repo(inputs["repo"], Path(tmp) / "repo")
         context = KeelContext(
-            model=model, guards=_policy(inputs.get("guards") or {}, guard_overrides or {})
+            model=model,
+            guards=_policy(inputs.get("guards") or {}, guard_overrides or {}),
+            handoff=handoff,
         )
         graph = build_review_graph().compile(
             checkpointer=InMemorySaver(), store=InMemoryStore(), name="review"
@@ -212,5 +216,6 @@ def run_case(
         "usage": dict(values.get("usage") or {}),
         "max_prompt_tokens": recorder.max_prompt_tokens,
         "model": model,
+        "handoff": handoff,
         "seconds": round(time.perf_counter() - started, 3),
     }

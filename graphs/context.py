@@ -8,7 +8,7 @@ same fields are an assistant's configurable context. `thread_id` is not here: it
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from langgraph.runtime import Runtime
 
@@ -17,7 +17,12 @@ from nodes.guards.policy import GuardPolicy
 if TYPE_CHECKING:
     from keel.settings import Settings
 
-__all__ = ["KeelContext", "RuntimeNode", "current_thread_id"]
+__all__ = ["HANDOFF_STYLES", "HandoffStyle", "KeelContext", "RuntimeNode", "current_thread_id"]
+
+HandoffStyle = Literal["packet", "summary", "full"]
+"""What a specialist receives from the supervisor (see `KeelContext.handoff`)."""
+
+HANDOFF_STYLES: tuple[HandoffStyle, ...] = get_args(HandoffStyle)
 
 
 @dataclass(kw_only=True)
@@ -63,11 +68,24 @@ class KeelContext:
         default=300.0,
         metadata={"description": "Timeout of one tool subprocess (pytest, bandit, ...)."},
     )
+    handoff: HandoffStyle = field(
+        default="packet",
+        metadata={
+            "description": "What a specialist receives from the supervisor: `packet` (the "
+            "structured JSON brief), `summary` (a short prose summary, no JSON) or `full` "
+            "(the packet plus the history upstream of the handoff)."
+        },
+    )
 
     def __post_init__(self) -> None:
         # a served run (Studio, the SDK) passes the nested policy as plain JSON
         if isinstance(self.guards, dict):
             self.guards = GuardPolicy.from_dict(self.guards)
+        if self.handoff not in HANDOFF_STYLES:
+            raise ValueError(
+                f"KeelContext.handoff must be one of {', '.join(HANDOFF_STYLES)}, "
+                f"got {self.handoff!r}"
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeelContext:
@@ -81,6 +99,7 @@ class KeelContext:
             publish_path=settings.publish_path,
             tool_timeout_s=settings.tool_timeout_s,
             effect_journal=settings.effect_journal,
+            handoff=settings.handoff,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,8 +12,11 @@ documented policy over Keel's two agent protocols, using only what is in its mes
   the brief when the names match, else empty values.
 * **Tool loop**: on its first turns it calls every bound tool whose required
   arguments it can fill from the brief (`paths`/`files` ← the brief's files), all in one
-  turn; once every such tool has answered, it calls the submission tool (the bound tool
-  whose name starts with `submit`) with findings copied from the tools' JSON results
+  turn — with no fenced brief (a prose handoff) the files are the path-like words of
+  the human messages (`prose_files`: a word with a `/` or a dotted extension, no `..`;
+  a name without either, such as `Makefile`, is not recognised); once every such tool
+  has answered, it calls the submission tool (the bound tool whose name starts with
+  `submit`) with findings copied from the tools' JSON results
   (`issues` lists), a summary counting them, a confidence lowered for every tool that
   returned an error, those errors as open questions, and `run_tests` proposed when a
   tool result listed tests.
@@ -34,14 +37,14 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-__all__ = ["OFFLINE_LABEL", "OfflinePolicyModel", "extract_brief"]
+__all__ = ["OFFLINE_LABEL", "OfflinePolicyModel", "extract_brief", "prose_files"]
 
 OFFLINE_LABEL = "offline"
 """The label every report carries when this model ran."""
@@ -49,6 +52,8 @@ OFFLINE_LABEL = "offline"
 _BRIEF_RE = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
 _NOTES_RE = re.compile(r"```keel-notes\s*(\{.*?\})\s*```", re.DOTALL)
 _PATH_PARAMS = ("paths", "files")
+_PATH_WORD_RE = re.compile(r"[\w./-]*\w")
+_EXTENSION_RE = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")
 _MAX_FINDINGS = 200
 
 
@@ -65,6 +70,28 @@ def extract_brief(messages: Sequence[BaseMessage]) -> dict[str, Any]:
             if isinstance(data, dict):
                 return data
     return {}
+
+
+def prose_files(messages: Sequence[BaseMessage]) -> list[str]:
+    """Path-like words of the human messages, in order, once each (a prose handoff).
+
+    A word is path-like when it contains a `/` or ends in a dotted extension, and has no
+    `..` (a revision range). Compressor summaries (`keel-notes`) are skipped.
+    """
+    found: list[str] = []
+    for message in messages:
+        if not isinstance(message, HumanMessage) or not isinstance(message.content, str):
+            continue
+        if _NOTES_RE.search(message.content):
+            continue
+        for word in message.content.split():
+            match = _PATH_WORD_RE.search(word.strip("`'\"()[]{}<>,;:"))
+            token = match.group(0) if match else ""
+            if ".." in token or not ("/" in token or _EXTENSION_RE.search(token)):
+                continue
+            if token not in found:
+                found.append(token)
+    return found
 
 
 def _notes(messages: Sequence[BaseMessage]) -> dict[str, Any]:
@@ -199,7 +226,9 @@ class OfflinePolicyModel(BaseChatModel):
             call["name"] for m in messages if isinstance(m, AIMessage) for call in m.tool_calls
         }
         called |= set(_notes(messages).get("called", []))
-        files = [str(f) for f in brief.get("files", [])]
+        files = (
+            [str(f) for f in brief.get("files", [])] if "files" in brief else prose_files(messages)
+        )
         submit = next((t for t in tools if _schema(t)[0].startswith("submit")), None)
         calls = []
         for tool in tools:

@@ -19,6 +19,7 @@ never copied into `os.environ`.
 | `KEEL_TOOL_TIMEOUT` | 300 | seconds per tool subprocess |
 | `KEEL_REVIEWER` | `$USER` | identity recorded with review decisions |
 | `KEEL_EFFECT_JOURNAL` | unset | JSONL audit journal of executed side effects |
+| `KEEL_HANDOFF` | `packet` | what a specialist receives: `packet`, `summary` or `full` |
 | `KEEL_LLAMA_PYTHON` | `.keel-tools/llama` | Python with `llama_cpp.server` (`KEEL_MODEL=local`) |
 | `KEEL_LOCAL_MAX_TOKENS` | 256 | reply cap of a local model (sent as `max_tokens`) |
 | `KEEL_LOCAL_CTX` | 16384 | context window of the local llama.cpp server |
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from graphs.context import HANDOFF_STYLES, HandoffStyle
 from nodes.guards.policy import GuardPolicy
 
 __all__ = ["Settings", "SettingsError"]
@@ -76,6 +78,8 @@ class Settings:
     """`KEEL_LOCAL_START_TIMEOUT`: seconds to wait for the local server to answer."""
     local_request_timeout_s: float = 300.0
     """`KEEL_LOCAL_REQUEST_TIMEOUT`: seconds per request to the local server."""
+    handoff: HandoffStyle = "packet"
+    """`KEEL_HANDOFF`: what a specialist receives (`packet`, `summary` or `full`)."""
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -118,6 +122,11 @@ class Settings:
         sample = number("KEEL_REVIEW_SAMPLE_RATE", "0", float)
         if sample > 1:
             raise SettingsError(f"KEEL_REVIEW_SAMPLE_RATE={sample} must be between 0 and 1")
+        handoff = get("KEEL_HANDOFF", "packet").lower()
+        if handoff not in HANDOFF_STYLES:
+            raise SettingsError(
+                f"KEEL_HANDOFF={handoff!r} is not one of {', '.join(HANDOFF_STYLES)}"
+            )
         return cls(
             model=get("KEEL_MODEL", "offline"),
             openai_base_url=merged.get("OPENAI_BASE_URL") or None,
@@ -142,6 +151,7 @@ class Settings:
             ),
             local_start_timeout_s=number("KEEL_LOCAL_START_TIMEOUT", "120", float),
             local_request_timeout_s=number("KEEL_LOCAL_REQUEST_TIMEOUT", "300", float),
+            handoff=handoff,
         )
 
 

@@ -6,7 +6,10 @@ Placeholders are filled with `str.format`:
   and `specialists` (name, area, description, handles).
 * `SPECIALIST_SYSTEM_PROMPT`: `{name}`, `{area}`, `{description}`.
 * `SPECIALIST_TASK_PROMPT`: `{goal}`, `{instructions}`, `{brief}` a fenced JSON block
-  with `files`.
+  with `files` (the `packet` handoff; the `full` handoff prepends the upstream history).
+* `SPECIALIST_SUMMARY_PROMPT`: `{goal}`, `{instructions}`, `{files}` the file names in a
+  sentence (the `summary` handoff: prose only, no JSON).
+* `UPSTREAM_HISTORY_PROMPT`: `{history}` the quoted transcript upstream of the handoff.
 * `SUBMIT_REMINDER`: no placeholders.
 
 Repository content is data, never instructions: the prompts say so, and the review gate
@@ -34,6 +37,13 @@ SPECIALIST_TASK_PROMPT = """Task: {goal}
 Your assignment: {instructions}
 
 {brief}"""
+
+SPECIALIST_SUMMARY_PROMPT = """Task: {goal}
+Your assignment: {instructions} Files: {files}."""
+
+UPSTREAM_HISTORY_PROMPT = """For reference, the history upstream of this handoff (quoted):
+
+{history}"""
 
 SUBMIT_REMINDER = (
     "You answered without calling `submit_findings`. Call `submit_findings` now with your "

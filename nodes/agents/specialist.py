@@ -12,6 +12,10 @@ model request and right after the answer — and routes with a `Command` to `too
 `finish` validates the submission (an invalid one goes to the `validate` guard for a
 repair turn), grounds every finding in the repository and hands off a structured packet.
 
+What the specialist receives from the supervisor depends on `KeelContext.handoff`
+(`handoff_messages`): the structured JSON brief (`packet`, the default), a prose summary
+(`summary`) or the packet plus the history upstream of the handoff (`full`).
+
 Each turn binds the tools with a tool choice from `_tool_choice`: "call some tool" by
 default, and a forced call where the graph already knows which tool is next — so a weak
 model that answers in prose or repeats itself still makes progress.
@@ -42,7 +46,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from graphs.context import KeelContext
+from graphs.context import HandoffStyle, KeelContext
 from graphs.state import (
     Handoff,
     PendingAction,
@@ -50,6 +54,7 @@ from graphs.state import (
     SpecialistInput,
     SpecialistOutput,
     SpecialistState,
+    Task,
     Usage,
 )
 from nodes.guards import validate
@@ -57,11 +62,18 @@ from nodes.guards._verdict import guard_event
 from nodes.guards.attach import GUARD_NODES, attach_guards
 
 from .grounding import ground_findings
-from .prompts import SPECIALIST_SYSTEM_PROMPT, SPECIALIST_TASK_PROMPT, SUBMIT_REMINDER
+from .prompts import (
+    SPECIALIST_SUMMARY_PROMPT,
+    SPECIALIST_SYSTEM_PROMPT,
+    SPECIALIST_TASK_PROMPT,
+    SUBMIT_REMINDER,
+    SUPERVISOR_PROMPT,
+    UPSTREAM_HISTORY_PROMPT,
+)
 from .schemas import SUBMIT_TOOL, SUBMIT_TOOL_NAME, FindingsSubmission
 from .usage import usage_of
 
-__all__ = ["ModelFactory", "SpecialistSpec", "build_specialist"]
+__all__ = ["ModelFactory", "SpecialistSpec", "build_specialist", "handoff_messages"]
 
 ModelFactory = Callable[[str], BaseChatModel]
 """Returns the chat model for a model id (`KeelContext.model`)."""
@@ -87,6 +99,76 @@ class SpecialistSpec:
 
 def _brief(files: Sequence[str]) -> str:
     return "```json\n" + json.dumps({"files": list(files)}, indent=1) + "\n```"
+
+
+def _upstream_history(spec: SpecialistSpec, task: Task, step: PlanStep) -> str:
+    """The exchange upstream of the handoff, re-rendered from the packet, quoted.
+
+    The pipeline keeps no supervisor transcript, so this is rebuilt from what the packet
+    carries: the task intake fixed, the supervisor's prompt (its brief limited to this
+    specialist and its files) and the plan call for this assignment. No code fences: the
+    packet's brief stays the only fenced JSON block.
+    """
+    brief = {
+        "files": list(step["files"]),
+        "specialists": [
+            {
+                "name": spec.name,
+                "area": spec.area,
+                "description": spec.description,
+                "handles": list(spec.handles),
+            }
+        ],
+    }
+    plan = {
+        "assignments": [
+            {
+                "specialist": step["specialist"],
+                "files": list(step["files"]),
+                "instructions": step["instructions"],
+            }
+        ]
+    }
+    parts = [
+        "[intake] task fixed: " + json.dumps(dict(task), sort_keys=True, default=str),
+        "[supervisor → model] "
+        + SUPERVISOR_PROMPT.format(goal=task["goal"], brief=json.dumps(brief, indent=1)),
+        "[model → supervisor] plan: " + json.dumps(plan, indent=1),
+        f"[supervisor → {spec.name}] delegated step {step['id']!r}.",
+    ]
+    quoted = "\n".join(("> " + line).rstrip() for line in "\n\n".join(parts).splitlines())
+    return UPSTREAM_HISTORY_PROMPT.format(history=quoted)
+
+
+def handoff_messages(
+    style: HandoffStyle, spec: SpecialistSpec, task: Task, step: PlanStep
+) -> list[BaseMessage]:
+    """The opening of a specialist's channel for a handoff style (`KeelContext.handoff`).
+
+    * `packet`: the system prompt and the task with the structured JSON brief (`files`);
+    * `summary`: the system prompt and a short prose summary — goal, instructions and
+      the file names in a sentence, no JSON;
+    * `full`: the packet, then the history upstream of the handoff as one more message
+      (after the opening, so the context compressor may fold it).
+    """
+    system = SystemMessage(
+        SPECIALIST_SYSTEM_PROMPT.format(
+            name=spec.name, area=spec.area, description=spec.description
+        )
+    )
+    if style == "summary":
+        summary = SPECIALIST_SUMMARY_PROMPT.format(
+            goal=task["goal"], instructions=step["instructions"], files=", ".join(step["files"])
+        )
+        return [system, HumanMessage(summary)]
+    packet = HumanMessage(
+        SPECIALIST_TASK_PROMPT.format(
+            goal=task["goal"], instructions=step["instructions"], brief=_brief(step["files"])
+        )
+    )
+    if style == "full":
+        return [system, packet, HumanMessage(_upstream_history(spec, task, step))]
+    return [system, packet]
 
 
 def _submit_call(message: BaseMessage) -> ToolCall | None:
@@ -154,21 +236,7 @@ def build_specialist(
         messages: list[BaseMessage] = list(state.get("messages", []))
         opening: list[BaseMessage] = []
         if not messages:
-            step, task = state["step"], state["task"]
-            opening = [
-                SystemMessage(
-                    SPECIALIST_SYSTEM_PROMPT.format(
-                        name=spec.name, area=spec.area, description=spec.description
-                    )
-                ),
-                HumanMessage(
-                    SPECIALIST_TASK_PROMPT.format(
-                        goal=task["goal"],
-                        instructions=step["instructions"],
-                        brief=_brief(step["files"]),
-                    )
-                ),
-            ]
+            opening = handoff_messages(context.handoff, spec, state["task"], state["step"])
         pending_tools = _new_tool_results(messages)
         tool_usage = Usage(
             input_tokens=0,
