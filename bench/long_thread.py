@@ -96,10 +96,14 @@ def run(env: Env) -> list[Table]:
         table.rows += _thread(env, backend, False, off_marks)
     table.notes += [
         "a step is one model turn + one tool call (two super-steps, two checkpoints) adding a "
-        "~200-byte tool result; compression: Keel's compressor at 6,000 tokens, last 6 kept",
+        "~200-byte tool result; compression: Keel's compressor at 6,000 tokens, last 6 kept; "
+        "the agent's messages are a DeltaChannel (a checkpoint stores its step's new messages, "
+        "a full snapshot every 20 updates); compression off runs the same graph",
         "goals: bytes/step at the last mark <= 2x the first; a 10,000-step thread < 50 MB; "
         "RSS flat",
-        f"compression off stops at {off_marks[-1]} steps: a growing list is rewritten in full "
-        "at every checkpoint, so its storage is quadratic in the steps",
+        f"compression off stops at {off_marks[-1]} steps: the channel grows without bound and "
+        "each snapshot (every 20 updates) stores all of it, so storage is still quadratic",
+        "SQLite stores every channel in every checkpoint: the guard audit trail (guard_events, "
+        "one entry per compression) is copied into each, which is what grows per step there",
     ]
     return [table]

@@ -59,6 +59,7 @@ def run(env: Env) -> list[Table]:
     )
     table.notes.append(
         f"{_TURNS} tool turns per case, ~200-byte tool results, three facts planted in turns "
-        f"2-4; compressor at {_AT:,} tokens, last 6 kept"
+        f"2-4; compressor at {_AT:,} tokens, last 6 kept, summary budget {_AT // 8:,} tokens "
+        "(the default, compress_at_tokens / 8)"
     )
     return [table]
