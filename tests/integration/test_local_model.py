@@ -1,20 +1,23 @@
 """A real small model end to end: `keel review` on SmolLM2-135M served by llama.cpp.
 
 A 135M-parameter model is the honest adversary for the guards: it answers with empty or
-free-form text, wrong arguments, repeated calls and rambling. This test asserts only what
+free-form text, wrong arguments, repeated calls and rambling. These tests assert only what
 must hold whatever it says — the run ends in a final status within its (tight) budget,
-nothing crashes, every malformed output met a guard, the approval gate held, and the
-report names the model — and prints the guard events it caused.
+nothing crashes, the specialists run (the supervisor's plan check routes the files by the
+specialists' globs when the model's plan does not), every malformed output met a guard,
+no ungrounded finding reaches the report, the approval gate held, and the report names the
+model — and print the figures and guard events it caused (docs/local-model.md).
 
-The stack lives in its own venv (`.keel-tools/llama`); when it is missing the test runs
-`scripts/install-local-model.sh` (~5 min: llama.cpp compiles). Opt out with
-`KEEL_SKIP_LOCAL_MODEL=1`.
+The stack lives in its own venv (`.keel-tools/llama`, or `~/.keel/tools/llama`); when it
+is missing the test runs `scripts/install-local-model.sh` (~5 min: llama.cpp compiles).
+Opt out with `KEEL_SKIP_LOCAL_MODEL=1`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,14 +33,17 @@ ROOT = Path(__file__).resolve().parents[2]
 FINAL_STATUSES = {"done", "awaiting_approval", "halted", "budget_exhausted"}
 EXIT_OK = {0: "done", 3: "awaiting approval", 7: "halted by a guard"}
 GUARD_VERDICTS = {"nudge", "escalate", "halt", "compress"}
+SPECIALIST_NAMES = {"security", "style", "correctness"}
 
-# Tight guards so a rambling model finishes in minutes, not hours.
+# Tight guards so the whole review (three specialists sharing one llama.cpp server that
+# serves one request at a time) ends in a few minutes: two turns per specialist — one where
+# the model picks a tool, one where `submit_findings` is forced — and a deadline.
 TIGHT_GUARDS = {
-    "KEEL_GUARD_MAX_AGENT_STEPS": "6",
-    "KEEL_GUARD_MAX_TOOL_CALLS": "8",
-    "KEEL_GUARD_BUDGET_MODEL_CALLS": "24",
+    "KEEL_GUARD_MAX_AGENT_STEPS": "2",
+    "KEEL_GUARD_MAX_TOOL_CALLS": "4",
+    "KEEL_GUARD_BUDGET_MODEL_CALLS": "12",
     "KEEL_GUARD_COMPRESS_AT_TOKENS": "6000",
-    "KEEL_GUARD_DEADLINE_S": "600",
+    "KEEL_GUARD_DEADLINE_S": "300",
     "KEEL_LOCAL_MAX_TOKENS": "256",
     "KEEL_LOCAL_CTX": "8192",
 }
@@ -88,6 +94,74 @@ def _guard_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
+def _print_run(
+    proc: subprocess.CompletedProcess[str], payload: dict[str, Any], wall: float
+) -> None:
+    report = payload.get("report") or {}
+    events = _guard_events(payload)
+    print(
+        f"\nlocal model run: exit {proc.returncode} ({EXIT_OK.get(proc.returncode)}), status "
+        f"{payload.get('status')}, {wall:.0f} s wall"
+    )
+    if report:
+        print(f"model {report['model']}; usage {report['usage']}")
+        print(f"findings: {len(report.get('findings') or [])}")
+        for handoff in report.get("handoffs") or []:
+            print(
+                f"  handoff {handoff['source']} confidence {handoff['confidence']}: "
+                f"{handoff['summary'][:120]}"
+            )
+    print(f"guard events ({len(events)}):")
+    for event in events:
+        print(
+            f"  {event.get('guard')}/{event.get('verdict')} "
+            f"[{event.get('agent', '')}] {str(event.get('reason', ''))[:200]}"
+        )
+
+
+def _routed_by_repair(events: list[dict[str, Any]]) -> set[str]:
+    """Specialists the supervisor's plan check routed files to (`plan repaired` events)."""
+    routed: set[str] = set()
+    for event in events:
+        if event.get("agent") == "supervisor" and "plan repaired" in event.get("reason", ""):
+            routed |= set(re.findall(r"(\w+) \+\d+", event["reason"]))
+    return routed
+
+
+def _assert_grounded(repo: Path, findings: list[dict[str, Any]]) -> None:
+    """Every finding in the report cites a repository file and lines that exist."""
+    for finding in findings:
+        path = repo / finding["file"]
+        assert path.is_file(), finding
+        lines = len(path.read_text(errors="replace").splitlines())
+        assert 1 <= finding["line"] <= finding["end_line"] <= lines, finding
+
+
+def _assert_report(repo: Path, payload: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    report = payload["report"]
+    assert report["model"] == "local:SmolLM2-135M-Instruct"
+    assert report["offline"] is False
+    usage = report["usage"]
+    assert usage["model_calls"] <= int(TIGHT_GUARDS["KEEL_GUARD_BUDGET_MODEL_CALLS"])
+    # the specialists ran on the model: calls beyond the supervisor's one, and handoffs
+    ran = {h["source"] for h in report["handoffs"]} & SPECIALIST_NAMES
+    assert ran and usage["model_calls"] > 1, (ran, usage)
+    # a repaired plan's routing was carried out: each routed specialist handed off
+    assert _routed_by_repair(events) <= ran, (_routed_by_repair(events), ran)
+    # a specialist that did not submit was stopped by a guard, and the event says so
+    halted = {e["agent"] for e in events if e["verdict"] == "halt"}
+    for handoff in report["handoffs"]:
+        if handoff["summary"].startswith("stopped by the "):
+            assert handoff["source"] in halted and handoff["confidence"] == 0.0, handoff
+    # no blocker without the guard event that caused it
+    reasons = " ".join(str(e.get("reason", "")) for e in events)
+    for blocker in report["blockers"]:
+        assert blocker in reasons or blocker.startswith("supervisor: "), blocker
+    _assert_grounded(repo, report["findings"])
+    # the approval gate held: nothing ran without a human
+    assert not report.get("action_results"), report.get("action_results")
+
+
 @pytest.mark.local_model
 @pytest.mark.slow
 def test_review_on_smollm2_stays_bounded(llama_python: Path, tmp_path: Path) -> None:
@@ -116,41 +190,29 @@ def test_review_on_smollm2_stays_bounded(llama_python: Path, tmp_path: Path) -> 
     # no crash: a final status with its exit code, and JSON on stdout
     assert proc.returncode in EXIT_OK, f"exit {proc.returncode}\n{proc.stderr[-4000:]}"
     payload = json.loads(proc.stdout)
-    status = payload["status"]
-    assert status in FINAL_STATUSES, status
-    report = payload.get("report")
+    _print_run(proc, payload, wall)
+    assert payload["status"] in FINAL_STATUSES, payload["status"]
     events = _guard_events(payload)
 
-    print(
-        f"\nlocal model run: exit {proc.returncode} ({EXIT_OK[proc.returncode]}), status "
-        f"{status}, {wall:.0f} s wall"
-    )
-    if report:
-        print(f"model {report['model']}; usage {report['usage']}")
-        print(f"findings: {len(report.get('findings') or [])}")
-    print(f"guard events ({len(events)}):")
-    for event in events:
-        print(
-            f"  {event.get('guard')}/{event.get('verdict')} "
-            f"[{event.get('agent', '')}] {str(event.get('reason', ''))[:160]}"
-        )
-
-    # malformed output never crashed: each validate / tool_misuse event was a guard action
+    # malformed output never crashed: each validate / tool_misuse event was a guard action,
+    # and the supervisor's only events are its plan check's
     for event in events:
         if event.get("guard") in ("validate", "tool_misuse"):
             assert event.get("verdict") in GUARD_VERDICTS, event
+        if event.get("agent") == "supervisor":
+            assert (event["guard"], event["verdict"]) == ("validate", "nudge"), event
+            assert event["reason"].startswith(("plan checked: ", "plan repaired: ")), event
 
-    # the approval gate held: nothing ran without a human
-    if report:
-        assert not report.get("action_results"), report.get("action_results")
-        assert report["model"] == "local:SmolLM2-135M-Instruct"
-        assert report["offline"] is False
-        usage = report["usage"]
-        assert usage["model_calls"] <= int(TIGHT_GUARDS["KEEL_GUARD_BUDGET_MODEL_CALLS"])
+    if payload.get("report"):
+        _assert_report(repo, payload, events)
     else:
         # paused inside a specialist (a guard asked a human) before any report was written
-        assert status == "awaiting_approval" and payload["review_requests"], payload
+        assert payload["status"] == "awaiting_approval" and payload["review_requests"], payload
     assert not (repo / "KEEL_REVIEW.md").exists(), "published without approval"
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == "", f"the repository changed without approval:\n{status.stdout}"
 
 
 @pytest.mark.local_model
