@@ -29,7 +29,7 @@ from keel.models import model_label
 from nodes.guards import budget
 from nodes.guards._verdict import Verdict, guard_event
 from nodes.guards.review_gate import check_review_triggers
-from tools import diffs, ruff
+from tools import diffs, instructions, ruff
 from tools.issues import mask_secrets
 
 from .grounding import fingerprint
@@ -79,6 +79,33 @@ def _propose(
     return actions, patched
 
 
+def _reviewer_instructions(state: PipelineState) -> list[Finding]:
+    """Text in the files in scope that addresses an automated reviewer, as findings.
+
+    Found by plain code, not by a model (a model may have been talked round by it); each
+    becomes a `keel.reviewer-instructions` finding, which is a review trigger.
+    """
+    hits = instructions.find_reviewer_instructions(Path(state["repo"]), state.get("scope", []))
+    return [
+        Finding(
+            id=fingerprint(hit.file, instructions.RULE, hit.line, hit.evidence),
+            file=hit.file,
+            line=hit.line,
+            end_line=hit.end_line,
+            severity="medium",
+            category="security",
+            rule=instructions.RULE,
+            title="text addressed to an automated reviewer (possible prompt injection): "
+            "a human must read this change",
+            evidence=hit.evidence,
+            specialist="report",
+            confidence=0.6,
+            sources=["keel"],
+        )
+        for hit in hits
+    ]
+
+
 def _thread_budget(state: PipelineState, context: KeelContext) -> GuardEvent | None:
     """The thread-level budget check: spend rolled up across every specialist."""
     limits = budget.effective_limits(context.guards, state.get("budget_grants", []))
@@ -97,9 +124,15 @@ def report(
 ) -> Command[Literal["review_gate", "finalize"]]:
     """Propose effects, render the report, and route to review when a trigger fires."""
     context = runtime.context or KeelContext()
+    addressed = _reviewer_instructions(state)
+    found = merge_by_id(state.get("findings", []), addressed)
     exhausted = _thread_budget(state, context)
     if exhausted is not None:
-        view = {**state, "guard_events": [*state.get("guard_events", []), exhausted]}
+        view = {
+            **state,
+            "findings": found,
+            "guard_events": [*state.get("guard_events", []), exhausted],
+        }
         rendered = render_report(
             view | {"status": "budget_exhausted"},
             thread_id=current_thread_id(),
@@ -107,19 +140,24 @@ def report(
         )
         return Command(
             goto="finalize",
-            update={"guard_events": [exhausted], "report": rendered, "status": "budget_exhausted"},
+            update={
+                "guard_events": [exhausted],
+                "findings": addressed,
+                "report": rendered,
+                "status": "budget_exhausted",
+            },
         )
     proposed, patched = _propose(state, context)
     actions = {a["id"]: a for a in [*state.get("pending_actions", []), *proposed]}
     triggers = check_review_triggers(
-        findings=state.get("findings", []),
+        findings=found,
         actions=list(actions.values()),
         handoffs=state.get("handoffs", []),
         thread_id=current_thread_id(),
         context=context,
     )
     status = "awaiting_approval" if triggers else "running"
-    findings = merge_by_id(state.get("findings", []), patched)
+    findings = merge_by_id(found, patched)
     view = {
         **state,
         "findings": findings,
@@ -133,7 +171,7 @@ def report(
         goto="review_gate" if triggers else "finalize",
         update={
             "pending_actions": proposed,
-            "findings": patched,
+            "findings": merge_by_id(addressed, patched),
             "report": rendered,
             "status": status,
             "model_label": model_label(context.model),

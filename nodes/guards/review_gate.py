@@ -35,6 +35,7 @@ from graphs.state import (
 )
 from nodes.actions import ACTION_ORDER, ActionArgsError, validate_action_args
 from nodes.agents.render import merge_findings
+from tools.instructions import RULE
 
 from ._verdict import utc_now
 from .feedback import record_feedback
@@ -85,6 +86,12 @@ def check_review_triggers(
 ) -> list[str]:
     """Return why human review is required (empty: the run may finish on its own)."""
     triggers = []
+    addressed = sorted({f"{f['file']}:{f['line']}" for f in findings if f["rule"] == RULE})
+    if addressed:
+        triggers.append(
+            "rule: text addressed to an automated reviewer in the change (possible prompt "
+            f"injection: {', '.join(addressed[:5])})"
+        )
     effects = sorted({a["name"] for a in actions if a["effect"] != "read"})
     if effects:
         triggers.append(f"rule: side effect proposed ({', '.join(effects)})")
