@@ -48,6 +48,8 @@ __all__ = [
     "ThreadStatus",
     "Usage",
     "MESSAGE_SNAPSHOT_EVERY",
+    "GUARD_EVENT_SNAPSHOT_EVERY",
+    "add_event_writes",
     "add_usage",
     "add_message_writes",
     "keep_first",
@@ -341,6 +343,19 @@ def add_message_writes(current: list[AnyMessage], writes: Sequence[Any]) -> list
     return value
 
 
+def add_event_writes(current: list[GuardEvent], writes: Sequence[Any]) -> list[GuardEvent]:
+    """`operator.add` folded over a batch of channel writes, oldest first.
+
+    The reducer of an agent's `guard_events` `DeltaChannel`: appending lists is
+    batching-invariant, and folding keeps the old channel's semantics (each write is a
+    list of events appended in order).
+    """
+    value: list[GuardEvent] = current
+    for write in writes:
+        value = operator.add(value, write)
+    return value
+
+
 MESSAGE_SNAPSHOT_EVERY = 20
 """How many channel updates an agent's `messages` delta channel waits between snapshots.
 
@@ -348,6 +363,21 @@ Each checkpoint stores only the new messages (the writes); every N-th update of 
 channel stores the whole bounded list once (a `_DeltaSnapshot`), and reading a checkpoint
 replays at most N updates' writes onto the nearest snapshot. Smaller N: faster reads,
 more bytes; the trade-off is measured in docs/benchmarks.md (long threads, resume).
+"""
+
+GUARD_EVENT_SNAPSHOT_EVERY = 1
+"""Every update of an agent's `guard_events` delta channel stores the whole trail once.
+
+Guards fire rarely, so the channel is written in few checkpoints: a snapshot per update
+costs one copy of the trail per firing (not one per checkpoint, as SQLite stored the old
+channel), and a read walks back only to the last firing instead of N firings.
+
+The walk is the cost: reading a checkpoint goes back to the last firing, at most
+LangGraph's `LANGGRAPH_DELTA_MAX_SUPERSTEPS_SINCE_SNAPSHOT` (5,000) super-steps, and
+SQLite deserializes every checkpoint on the way. Keel's agents stop after 24 model turns
+by default and a long loop's compressor fires regularly, so the walk is short; a loop of
+thousands of steps with a guard event early and none after reads slowly on SQLite (see
+docs/benchmarks.md).
 """
 
 
@@ -492,9 +522,15 @@ class GuardedState(TypedDict):
     blockers: Annotated[list[str], operator.add]
     """What stopped the agent."""
     usage: Annotated[Usage, add_usage]
-    """What this agent spent."""
-    guard_events: Annotated[list[GuardEvent], operator.add]
-    """Guards that fired on this agent."""
+    """What this agent spent (a small fixed-size record; measured as a `DeltaChannel` it
+    saved nothing: see docs/benchmarks.md)."""
+    guard_events: Annotated[
+        list[GuardEvent],
+        DeltaChannel(add_event_writes, snapshot_frequency=GUARD_EVENT_SNAPSHOT_EVERY),
+    ]
+    """Guards that fired on this agent: appended, as a `DeltaChannel` (the trail is stored
+    when a guard fires, not copied into every checkpoint; see `add_event_writes`,
+    `GUARD_EVENT_SNAPSHOT_EVERY`)."""
 
 
 class SpecialistState(GuardedState):

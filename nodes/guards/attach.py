@@ -5,16 +5,23 @@ has the guarded keys (as `graphs.state.SpecialistState` does):
 
 | key | type | used by |
 |---|---|---|
-| `messages` | `Annotated[list[AnyMessage], add_messages]` | all |
+| `messages` | `DeltaChannel(add_message_writes)` (`add_messages` semantics) | all |
 | `usage` | `Annotated[Usage, add_usage]` | step_limit, budget |
 | `spent` | `Usage` (thread spend at delegation) | budget |
 | `granted`, `budget_grants` | `list[BudgetGrant]` | budget |
 | `clock_start` | `str` (UTC ISO) | deadline |
 | `step` | `PlanStep` (assigned files) | drift, halts |
 | `task` | `Task` | drift (re-injection) |
-| `summary` | `str` | compress |
+| `summary` | `str`, legacy: read only for threads compressed before | compress |
 | `verdict` | `PendingVerdict | None` | every guard node |
-| `guard_events`, `blockers`, `handoffs`, `plan` | reducers | every guard node |
+| `guard_events` | `DeltaChannel(add_event_writes)` (appends) | every guard node, budget |
+| `blockers`, `handoffs`, `plan` | reducers | every guard node |
+
+`GuardedState` declares them all. The compressor's running summary is a message in
+`messages` (the one it reads back); it is no longer copied into `summary`. The two delta
+channels store only what a step wrote (plus a snapshot now and then) instead of the whole
+value in every checkpoint; any channel with the same semantics works (a plain
+`add_messages` / `operator.add` one too).
 
 `attach_guards` adds one named node per guard (so Studio draws them) and returns an
 `AgentGuards` whose two checks the model node calls, where routing already happens:

@@ -1,10 +1,13 @@
-"""The agents' `messages` delta channel on a real SQLite file and a real PostgreSQL server.
+"""The agents' delta channels (`messages`, `guard_events`) on SQLite and PostgreSQL.
+
+Both a real SQLite file and a real PostgreSQL server.
 
 A guarded agent loop whose compressor fires again and again (each firing writes
-`RemoveMessage(REMOVE_ALL_MESSAGES)` and the rebuilt channel) runs twice, side by side:
-once on `GuardedState` (the `DeltaChannel`) and once on the same state with the old
-`Annotated[list, add_messages]` channel. Every checkpoint of the two threads, read back
-through fresh database handles (as another process would), must hold the same messages;
+`RemoveMessage(REMOVE_ALL_MESSAGES)` and the rebuilt channel, and appends a guard event)
+runs twice, side by side: once on `GuardedState` (the `DeltaChannel`s) and once on the
+same state with the old `Annotated[list, add_messages]` / `Annotated[list, operator.add]`
+channels. Every checkpoint of the two threads, read back through fresh database handles
+(as another process would), must hold the same messages, guard events and usage;
 a resumed thread must go on agreeing; and `keel prune` deleting another thread must not
 break the reconstruction of a surviving one (deleting rows a delta channel replays would
 silently empty it).
@@ -12,6 +15,7 @@ silently empty it).
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -23,7 +27,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
 
 from bench._model import FakeToolModel, lookup
-from graphs.state import GuardedState
+from graphs.state import GuardedState, GuardEvent
 from keel.ops import prune
 from keel.persistence import open_persistence
 from nodes.guards.attach import GUARD_NODES, attach_guards
@@ -31,9 +35,10 @@ from nodes.guards.policy import GuardPolicy
 
 
 class LegacyState(GuardedState):
-    """`GuardedState` with the channel it had before: the whole list in every checkpoint."""
+    """`GuardedState` with the channels it had before: the whole list in every checkpoint."""
 
     messages: Annotated[list[AnyMessage], add_messages]  # type: ignore[misc]
+    guard_events: Annotated[list[GuardEvent], operator.add]  # type: ignore[misc]
 
 
 POLICY = GuardPolicy(
@@ -100,6 +105,23 @@ def _history(url: str, state: type[Any], thread: str) -> list[list[BaseMessage]]
     return [list(s.values.get("messages", [])) for s in reversed(snapshots)]
 
 
+def _audit_history(url: str, state: type[Any], thread: str) -> list[tuple[Any, Any]]:
+    """Guard events and usage at every checkpoint of `thread`, oldest first.
+
+    Read on fresh handles; events without their timestamps, which differ between threads.
+    """
+    with open_persistence(url) as p:
+        graph = _graph(state, FakeToolModel(), p.checkpointer)
+        snapshots = list(graph.get_state_history(_config(thread)))
+    return [
+        (
+            [{k: v for k, v in e.items() if k != "at"} for e in s.values.get("guard_events", [])],
+            s.values.get("usage"),
+        )
+        for s in reversed(snapshots)
+    ]
+
+
 def _run(url: str, state: type[Any], thread: str, turns: int, first: bool) -> list[BaseMessage]:
     with open_persistence(url) as p:
         model = FakeToolModel()
@@ -108,8 +130,12 @@ def _run(url: str, state: type[Any], thread: str, turns: int, first: bool) -> li
         model.script(turns)
         payload = _start() if first else {"messages": [HumanMessage("continue")]}
         out = graph.invoke(payload, _config(thread), durability="sync")
-        events = graph.get_state(_config(thread)).values["guard_events"]
+        saved = graph.get_state(_config(thread)).values
+    events = saved["guard_events"]
     assert sum(e["guard"] == "compress" for e in events) >= 3, "the compressor must fire"
+    # the trail and the spend read back from the database are what the live run held
+    assert events == out["guard_events"]
+    assert saved["usage"] == out["usage"]
     return list(out["messages"])
 
 
@@ -122,6 +148,9 @@ def test_delta_channel_rebuilds_what_the_old_channel_stored(db_url: str) -> None
     # ids survive the replay: the rebuilt head equals what the run itself returned
     assert [m.model_dump() for m in delta[-1]] == [m.model_dump() for m in live]
     assert [m.id for m in _history(db_url, GuardedState, "delta")[-1]] == [m.id for m in live]
+    audit = _audit_history(db_url, GuardedState, "delta")
+    assert audit == _audit_history(db_url, LegacyState, "legacy")
+    assert len({len(events) for events, _ in audit}) >= 4  # the trail grew along the way
 
     # resume both threads in a new "process" and compare again
     live = _run(db_url, GuardedState, "delta", 15, first=False)
@@ -129,12 +158,16 @@ def test_delta_channel_rebuilds_what_the_old_channel_stored(db_url: str) -> None
     delta, legacy = _history(db_url, GuardedState, "delta"), _history(db_url, LegacyState, "legacy")
     assert [_plain(m) for m in delta] == [_plain(m) for m in legacy]
     assert [m.model_dump() for m in delta[-1]] == [m.model_dump() for m in live]
+    assert _audit_history(db_url, GuardedState, "delta") == _audit_history(
+        db_url, LegacyState, "legacy"
+    )
 
 
 def test_prune_of_other_threads_leaves_a_survivor_whole(db_url: str) -> None:
     for thread in ("victim", "keeper"):
         _run(db_url, GuardedState, thread, 30, first=True)
     before = _history(db_url, GuardedState, "keeper")
+    audit_before = _audit_history(db_url, GuardedState, "keeper")
     with open_persistence(db_url) as p:
         for thread, status in (("victim", "done"), ("keeper", "running")):
             p.registry.create(thread, workflow="bench", repo="/r", model="fake", context={})
@@ -147,17 +180,24 @@ def test_prune_of_other_threads_leaves_a_survivor_whole(db_url: str) -> None:
         [m.model_dump() for m in ms] for ms in before
     ]
     assert len(after[-1]) > 4
+    assert _audit_history(db_url, GuardedState, "keeper") == audit_before
 
 
 def test_a_thread_checkpointed_with_the_old_channel_reads_and_resumes(db_url: str) -> None:
-    """Threads saved before the change: the old list blob seeds the delta channel."""
+    """Threads saved before the change: the old list blobs seed the delta channels."""
     _run(db_url, LegacyState, "old", TURNS, first=True)
     old = _history(db_url, LegacyState, "old")
     read_as_delta = _history(db_url, GuardedState, "old")
     assert [[m.model_dump() for m in ms] for ms in read_as_delta] == [
         [m.model_dump() for m in ms] for ms in old
     ]
+    old_events = _audit_history(db_url, LegacyState, "old")
+    assert _audit_history(db_url, GuardedState, "old") == old_events
     live = _run(db_url, GuardedState, "old", 15, first=False)
     after = _history(db_url, GuardedState, "old")
     assert [m.model_dump() for m in after[-1]] == [m.model_dump() for m in live]
     assert any(m.content == "continue" for ms in after for m in ms)
+    # the old trail carries on: its first checkpoints read as before, then it grows
+    resumed = _audit_history(db_url, GuardedState, "old")
+    assert resumed[: len(old_events)] == old_events
+    assert len(resumed[-1][0]) > len(old_events[-1][0])
