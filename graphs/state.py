@@ -475,6 +475,9 @@ class SpecialistInput(TypedDict):
     """The assignment: files and instructions."""
     spent: Usage
     """What the thread had spent when the work was delegated (for the budget)."""
+    parallel: NotRequired[int]
+    """How many agents this delegation started at once, this one included: each may spend
+    an equal share of the budget left at delegation (absent: 1)."""
     granted: list[BudgetGrant]
     """Budget raised by humans before the delegation."""
     clock_start: str
@@ -493,6 +496,8 @@ class GuardedState(TypedDict):
     """The assignment (files in scope)."""
     spent: Usage
     """Thread spend when the work was delegated (zero for a stand-alone agent)."""
+    parallel: NotRequired[int]
+    """Agents delegated to at once, this one included (absent: 1); see `SpecialistInput`."""
     clock_start: str
     """Start of the active clock (UTC ISO)."""
     messages: Annotated[

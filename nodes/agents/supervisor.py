@@ -329,6 +329,7 @@ def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFacto
                     task=task,
                     step=step,
                     spent=spent,
+                    parallel=len(steps),
                     granted=list(state.get("budget_grants") or []),
                     clock_start=clock_start,
                 ),

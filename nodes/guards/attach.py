@@ -8,6 +8,7 @@ has the guarded keys (as `graphs.state.SpecialistState` does):
 | `messages` | `DeltaChannel(add_message_writes)` (`add_messages` semantics) | all |
 | `usage` | `Annotated[Usage, add_usage]` | step_limit, budget |
 | `spent` | `Usage` (thread spend at delegation) | budget |
+| `parallel` | `int` (agents delegated at once; optional) | budget |
 | `granted`, `budget_grants` | `list[BudgetGrant]` | budget |
 | `clock_start` | `str` (UTC ISO) | deadline |
 | `step` | `PlanStep` (assigned files) | drift, halts |
@@ -96,6 +97,7 @@ class AgentGuards:
             ),
             lambda: budget.check_before_model_call(
                 spent=state.get("spent"),
+                parallel=int(state.get("parallel") or 1),
                 usage=state.get("usage"),
                 pending_tool_calls=pending_tool_calls,
                 grants=[*(state.get("granted") or []), *own_grants],

@@ -2,7 +2,11 @@
 
 Spend is rolled up across specialists: each specialist starts from what the thread had
 spent when the work was delegated (`spent`) and adds its own `usage`; the report node
-checks the rolled-up total again after all specialists hand off. Money comes from the
+checks the rolled-up total again after all specialists hand off. Specialists delegated
+at once (`parallel`) cannot see each other's spend, so each is held to an equal share of
+what was left at delegation, `spent + (limit - spent) / parallel`: when one nears or
+passes its share, a human is asked (a share is an allocation; only the thread's own
+limits halt). A grant raises the thread's limits, and so every share. Money comes from the
 price table in `keel.models`. Wall-clock time is the deadline guard's.
 
 The check runs before each model request (`check_before_model_call`). At
@@ -32,6 +36,7 @@ __all__ = [
     "check_before_model_call",
     "effective_limits",
     "format_number",
+    "share_limits",
     "spend",
 ]
 
@@ -92,9 +97,22 @@ def spend(*usages: Mapping[str, Any] | None) -> dict[str, float]:
     return total
 
 
+def share_limits(
+    limits: Mapping[str, float], spent: Mapping[str, float], parallel: int
+) -> dict[str, float]:
+    """One agent's limits when `parallel` agents split what was left at delegation."""
+    if parallel <= 1:
+        return dict(limits)
+    return {
+        k: round(spent[k] + (limits[k] - spent[k]) / parallel, 6) if limits[k] > 0 else 0.0
+        for k in _KEYS
+    }
+
+
 def check_before_model_call(
     *,
     spent: Usage | None,
+    parallel: int = 1,
     usage: Usage | None,
     pending_tool_calls: int,
     grants: Sequence[BudgetGrant],
@@ -106,6 +124,7 @@ def check_before_model_call(
 
     Args:
         spent: thread spend at delegation.
+        parallel: agents delegated at once (each gets an equal share of what was left).
         usage: the agent's own spend so far.
         pending_tool_calls: tool results not yet counted in `usage`.
         grants: every grant that applies (inherited and own).
@@ -116,17 +135,21 @@ def check_before_model_call(
     used = spend(spent, usage)
     used["tool_calls"] += pending_tool_calls
     used["model_calls"] += 1  # the call about to be made
-    limits = effective_limits(policy, grants)
-    over = [k for k in _KEYS if limits[k] > 0 and used[k] > limits[k]]
+    thread_limits = effective_limits(policy, grants)
+    over = [k for k in _KEYS if thread_limits[k] > 0 and used[k] > thread_limits[k]]
     if over:
-        reason = _build_message("budget exhausted", used, limits)
-        return Verdict(GUARD_NAME, "halt", reason, {"used": used, "limits": limits})
+        reason = _build_message("budget exhausted", used, thread_limits)
+        return Verdict(GUARD_NAME, "halt", reason, {"used": used, "limits": thread_limits})
+    # The share is an allocation, not a wall: past it (or near it) the human decides.
+    limits = share_limits(thread_limits, spend(spent), parallel)
+    share = f" (this agent's share: 1 of {parallel} delegated at once)" if parallel > 1 else ""
     near = [k for k in _KEYS if limits[k] > 0 and used[k] >= policy.budget_soft_ratio * limits[k]]
     if near and soft_asked <= own_grants:
-        reason = _build_message(
-            f"{policy.budget_soft_ratio:.0%} of the budget reached", used, limits
+        reason = (
+            _build_message(f"{policy.budget_soft_ratio:.0%} of the budget reached", used, limits)
+            + share
         )
-        proposal = {k: _raise(limits[k]) for k in _KEYS}
+        proposal = {k: _raise(thread_limits[k]) for k in _KEYS}  # grants are thread limits
         return Verdict(
             GUARD_NAME, "escalate", reason, {"used": used, "limits": limits, "proposal": proposal}
         )

@@ -9,8 +9,8 @@ findings are dropped, and the event says which and why.
 
 Between stages (cascading failures): a stage's output is checked before the next one
 consumes it — the supervisor's plan (unknown specialists and files outside the scope are
-dropped), each specialist's submission (here), and the report reads only grounded
-findings.
+dropped; files no specialist got are routed by the specialists' globs), each
+specialist's submission (here), and the report reads only grounded findings.
 """
 
 from __future__ import annotations

@@ -8,7 +8,13 @@ import pytest
 from langchain_core.messages import ToolMessage
 
 from nodes.guards._verdict import Verdict
-from nodes.guards.budget import budget_node, check_before_model_call, effective_limits, spend
+from nodes.guards.budget import (
+    budget_node,
+    check_before_model_call,
+    effective_limits,
+    share_limits,
+    spend,
+)
 from nodes.guards.policy import GuardPolicy
 
 from ._state import AGENT, READ, ai, assert_halt, history, step
@@ -244,3 +250,75 @@ def test_node_halt_before_a_model_call_has_no_calls_to_answer() -> None:
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="budget guard entered without a verdict"):
         budget_node(AGENT)({"messages": []})
+
+
+# ------------------------------------------------------------------ parallel shares
+
+
+def test_share_limits_split_what_was_left_at_delegation() -> None:
+    spent = spend(_usage(tokens=400, model_calls=1))
+    shares = share_limits(LIMITS, spent, 3)
+    assert shares["tokens"] == 600.0  # 400 + (1000 - 400) / 3
+    assert shares["model_calls"] == 4.0  # 1 + (10 - 1) / 3
+    assert share_limits(LIMITS, spent, 1) == LIMITS
+
+
+def test_parallel_agent_asks_a_human_near_its_share_though_the_thread_has_room() -> None:
+    spent = _usage(tokens=400, model_calls=1)
+    own = _usage(tokens=90, model_calls=1)  # 400 + 90 + ... well under the thread's 1000
+    alone = check_before_model_call(
+        spent=spent,
+        parallel=1,
+        usage=own,
+        pending_tool_calls=0,
+        grants=[],
+        soft_asked=0,
+        own_grants=0,
+        policy=POLICY,
+    )
+    assert not alone.fired
+    one_of_three = check_before_model_call(
+        spent=spent,
+        parallel=3,
+        usage=_usage(tokens=90 + 10, model_calls=1),
+        pending_tool_calls=0,
+        grants=[],
+        soft_asked=0,
+        own_grants=0,
+        policy=POLICY,
+    )
+    # share 600: 80% of it is 480 and 400 + 100 = 500 is past that
+    assert (one_of_three.guard, one_of_three.action) == ("budget", "escalate")
+    assert "share: 1 of 3" in one_of_three.reason
+    assert one_of_three.detail["limits"]["tokens"] == 600.0
+    # the proposal raises the thread's limits (grants are thread limits), not the share
+    assert one_of_three.detail["proposal"]["tokens"] == 1500.0
+
+
+def test_parallel_agent_past_its_share_is_asked_not_halted() -> None:
+    verdict = check_before_model_call(
+        spent=_usage(tokens=400),
+        parallel=3,
+        usage=_usage(tokens=350),
+        pending_tool_calls=0,
+        grants=[],
+        soft_asked=0,
+        own_grants=0,
+        policy=POLICY,
+    )
+    assert verdict.action == "escalate"
+
+
+def test_parallel_agent_halts_only_past_the_thread_limit() -> None:
+    verdict = check_before_model_call(
+        spent=_usage(tokens=400),
+        parallel=3,
+        usage=_usage(tokens=700),
+        pending_tool_calls=0,
+        grants=[],
+        soft_asked=1,
+        own_grants=1,
+        policy=POLICY,
+    )
+    assert verdict.action == "halt"
+    assert verdict.detail["limits"]["tokens"] == 1000.0
