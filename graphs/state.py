@@ -412,6 +412,9 @@ class PipelineState(TypedDict):
     """The original goal, never rewritten."""
     scope: list[str]
     """Files in scope (changed files, or all tracked files for an audit)."""
+    analysis_root: NotRequired[str]
+    """Where the analyzers read the files: `repo`, or a snapshot of the reviewed revision
+    when the work tree holds something else (`tools/snapshot.py`)."""
     plan: Annotated[list[PlanStep], merge_by_id]
     """Delegated steps and their status."""
     findings: Annotated[list[Finding], merge_by_id]

@@ -300,9 +300,10 @@ def _prepare_run(
                 graph_input["rev_range"] = f"{base}..{head}"
                 if head != git.head_sha(root):
                     terminal.notice(
-                        f"warning: the range ends at {head[:12]}, but the work tree is at "
-                        f"{git.head_sha(root)[:12]}: analyzers read the files as they are in "
-                        "the work tree (check out the range's head for an exact review)"
+                        f"note: the range ends at {head[:12]}, the work tree is at "
+                        f"{git.head_sha(root)[:12]}: the analyzers read a snapshot of "
+                        f"{head[:12]} (a git worktree under .git/keel-snapshots, removed when "
+                        "the review finishes)"
                     )
     except git.GitError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None

@@ -17,12 +17,15 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from keel.persistence import Persistence
 from keel.registry import ThreadRecord
 from keel.settings import Settings
 from nodes.ledger import LEDGER_NAMESPACE
+from tools import snapshot
+from tools.git import GitError
 
 __all__ = ["Check", "DeadLetter", "dead_letters", "health", "prune"]
 
@@ -160,4 +163,13 @@ def prune(
         for item in persistence.store.search(namespace, limit=1000):
             persistence.store.delete(namespace, item.key)
         persistence.registry.delete(record.thread_id)
+        _drop_snapshot(record)
     return doomed
+
+
+def _drop_snapshot(record: ThreadRecord) -> None:
+    """Remove the thread's review snapshot, if it left one (a thread that never finalized)."""
+    try:
+        snapshot.remove(Path(record.repo), record.thread_id)
+    except (GitError, OSError):
+        pass  # the repository moved or is gone: nothing of ours is left in it

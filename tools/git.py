@@ -12,6 +12,7 @@ __all__ = [
     "EMPTY_TREE",
     "GitError",
     "changed_files",
+    "command",
     "diff",
     "head_sha",
     "is_binary",
@@ -43,6 +44,15 @@ def _git(root: Path, *args: str, check: bool = True, timeout: float = _TIMEOUT) 
     if check and proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout
+
+
+def command(root: Path, *args: str, check: bool = True, timeout: float = _TIMEOUT) -> str:
+    """Run `git ARGS` in `root` (no pager, no prompt); return stdout.
+
+    Raises:
+        GitError: git exited non-zero (unless `check` is False).
+    """
+    return _git(root, *args, check=check, timeout=timeout)
 
 
 def _truncate(text: str, max_bytes: int) -> str:

@@ -29,7 +29,7 @@ from keel.models import model_label
 from nodes.guards import budget
 from nodes.guards._verdict import Verdict, guard_event
 from nodes.guards.review_gate import check_review_triggers
-from tools import diffs, instructions, ruff
+from tools import diffs, instructions, ruff, snapshot
 from tools.issues import mask_secrets
 
 from .grounding import fingerprint
@@ -47,7 +47,7 @@ def _propose(
     patched: list[Finding] = []
     fixable = sorted({f["file"] for f in findings if f.get("fixable")})
     if fixable:
-        diff = ruff.ruff_fix_diff(Path(state["repo"]), fixable)
+        diff = ruff.ruff_fix_diff(_analysis_root(state), fixable)
         per_file = diffs.split_by_file(diff)
         patched = [
             Finding(**{**f, "patch": per_file[f["file"]]})
@@ -79,13 +79,18 @@ def _propose(
     return actions, patched
 
 
+def _analysis_root(state: PipelineState) -> Path:
+    """Where the reviewed files are: the work tree or the snapshot intake took."""
+    return Path(state.get("analysis_root") or state["repo"])
+
+
 def _reviewer_instructions(state: PipelineState) -> list[Finding]:
     """Text in the files in scope that addresses an automated reviewer, as findings.
 
     Found by plain code, not by a model (a model may have been talked round by it); each
     becomes a `keel.reviewer-instructions` finding, which is a review trigger.
     """
-    hits = instructions.find_reviewer_instructions(Path(state["repo"]), state.get("scope", []))
+    hits = instructions.find_reviewer_instructions(_analysis_root(state), state.get("scope", []))
     return [
         Finding(
             id=fingerprint(hit.file, instructions.RULE, hit.line, hit.evidence),
@@ -224,6 +229,8 @@ def report_markdown(state: PipelineState) -> str:
 def finalize(state: PipelineState, runtime: Runtime[KeelContext]) -> dict[str, Any]:
     """Fold action results into the findings; write the final report."""
     context = runtime.context or KeelContext()
+    if state.get("analysis_root", state["repo"]) != state["repo"]:
+        snapshot.remove(Path(state["repo"]), current_thread_id())
     new_findings = _test_findings(state)
     status = _final_status(state)
     view = {**state, "findings": [*state.get("findings", []), *new_findings], "status": status}

@@ -42,7 +42,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from pydantic import ValidationError
 
-from graphs.context import KeelContext, RuntimeNode
+from graphs.context import KeelContext, RuntimeNode, current_thread_id
 from graphs.state import (
     GuardEvent,
     Observation,
@@ -53,7 +53,7 @@ from graphs.state import (
     add_usage,
 )
 from nodes.guards._verdict import Verdict, guard_event, utc_now
-from tools import git
+from tools import git, snapshot
 
 from .prompts import SUPERVISOR_PROMPT
 from .schemas import Assignment, Plan, plan_schema
@@ -74,12 +74,34 @@ def task_goal(mode: str, rev_range: str | None, staged: bool) -> str:
     return f"Review {what} for security, correctness and style problems."
 
 
+def _analysis_root(root: Path, scope: list[str], head: str | None) -> tuple[str, list[Observation]]:
+    """Where the analyzers read a review's files, and what to note about it.
+
+    The work tree, or a snapshot of `head` (None: of the staged change) when the work tree
+    holds something else for the files in scope.
+    """
+    try:
+        if not snapshot.needs_snapshot(root, scope, head):
+            return str(root), []
+        taken = str(snapshot.take(root, current_thread_id(), head))
+    except git.GitError as exc:
+        text = f"could not snapshot the reviewed revision ({exc}); the analyzers read the work tree"
+        return str(root), [Observation(source="intake", text=text)]
+    what = "staged change" if head is None else f"commit {head[:12]}"
+    text = (
+        f"the work tree differs from the {what} under review: the analyzers read a "
+        f"snapshot of it ({taken})"
+    )
+    return taken, [Observation(source="intake", text=text)]
+
+
 def intake(state: PipelineState) -> dict[str, Any]:
     """Resolve the repository and revision range; fix the task and the scope."""
     root = git.repo_root(Path(state["repo"]))
     mode = state.get("mode") or "review"
     staged = bool(state.get("staged"))
     rev_range: str | None = None
+    head: str | None = None  # the reviewed commit (None: the staged change, or an audit)
     if mode == "audit":
         scope = [f for f in git.tracked_files(root) if not git.is_binary(root, f)]
     elif staged:
@@ -88,6 +110,11 @@ def intake(state: PipelineState) -> dict[str, Any]:
         base, head = git.resolve_range(root, state.get("rev_range"))
         rev_range = f"{base}..{head}"
         scope = git.changed_files(root, rev=rev_range)
+    observations = [Observation(source="intake", text=f"{len(scope)} file(s) in scope")]
+    analysis_root = str(root)
+    if mode == "review":
+        analysis_root, note = _analysis_root(root, scope, head)
+        observations += note
     task = Task(
         goal=task_goal(mode, rev_range, staged),
         repo=str(root),
@@ -99,9 +126,10 @@ def intake(state: PipelineState) -> dict[str, Any]:
         "repo": str(root),
         "task": task,
         "scope": scope,
+        "analysis_root": analysis_root,
         "status": "running",
         "started_at": utc_now(),
-        "observations": [Observation(source="intake", text=f"{len(scope)} file(s) in scope")],
+        "observations": observations,
     }
 
 
@@ -325,7 +353,7 @@ def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFacto
             Send(
                 step["specialist"],
                 SpecialistInput(
-                    repo=state["repo"],
+                    repo=state.get("analysis_root") or state["repo"],
                     task=task,
                     step=step,
                     spent=spent,
