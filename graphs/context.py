@@ -3,12 +3,18 @@
 The CLI builds a `KeelContext` from `keel.settings.Settings`; in LangGraph Studio the
 same fields are an assistant's configurable context. `thread_id` is not here: it stays in
 `config["configurable"]`.
+
+LangGraph builds a run's context from a dict as `context_schema(**context)`, so the
+fields a run leaves out take the schema's defaults. `KeelContext`'s defaults are the code
+defaults; `context_schema_with_defaults(ctx)` returns a subclass whose defaults are
+`ctx`'s values (a nested `guards` dict merged key by key over `ctx.guards`). The served
+graph uses it with the server's settings (`keel/_server_graph.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from dataclasses import dataclass, field, fields, make_dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, get_type_hints
 
 from langgraph.runtime import Runtime
 
@@ -17,7 +23,14 @@ from nodes.guards.policy import GuardPolicy
 if TYPE_CHECKING:
     from keel.settings import Settings
 
-__all__ = ["HANDOFF_STYLES", "HandoffStyle", "KeelContext", "RuntimeNode", "current_thread_id"]
+__all__ = [
+    "HANDOFF_STYLES",
+    "HandoffStyle",
+    "KeelContext",
+    "RuntimeNode",
+    "context_schema_with_defaults",
+    "current_thread_id",
+]
 
 HandoffStyle = Literal["packet", "summary", "full"]
 """What a specialist receives from the supervisor (see `KeelContext.handoff`)."""
@@ -112,10 +125,51 @@ class KeelContext:
     def from_dict(cls, data: dict[str, Any]) -> KeelContext:
         """Rebuild a context saved by `to_dict`, ignoring unknown keys."""
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        if isinstance(values.get("guards"), dict):
-            values["guards"] = GuardPolicy.from_dict(values["guards"])
-        return cls(**values)
+        return cls(**{k: v for k, v in data.items() if k in known})  # guards: __post_init__
+
+
+def context_schema_with_defaults(defaults: KeelContext) -> type[KeelContext]:
+    """Return a `KeelContext` subclass whose field defaults are the values of `defaults`.
+
+    Pass it as a graph's `context_schema`: LangGraph builds the run context as
+    `schema(**context)`, so a field the run's context leaves out is `defaults`' value, and
+    a `guards` dict (Studio, the SDK) is merged key by key over `defaults.guards`
+    (unknown keys ignored, the result validated by `GuardPolicy`). The JSON schema keeps
+    the title `KeelContext`, its fields and descriptions, with these defaults.
+    """
+    hints = get_type_hints(KeelContext)
+    specs: list[tuple[str, Any, Any]] = []
+    for f in fields(KeelContext):
+        if f.name == "guards":
+            spec = field(default_factory=lambda: replace(defaults.guards), metadata=f.metadata)
+        else:
+            spec = field(default=getattr(defaults, f.name), metadata=f.metadata)
+        specs.append((f.name, hints[f.name], spec))
+
+    def __post_init__(self: KeelContext) -> None:
+        if isinstance(self.guards, dict):
+            known = {f.name for f in fields(GuardPolicy)}
+            given = {k: v for k, v in self.guards.items() if k in known}
+            self.guards = replace(defaults.guards, **given)  # validated by GuardPolicy
+        KeelContext.__post_init__(self)
+
+    def __reduce__(self: KeelContext) -> tuple[Any, ...]:
+        # the class is made here, so pickle cannot find it by name: copy as a KeelContext
+        return (KeelContext.from_dict, (self.to_dict(),))
+
+    schema: type[KeelContext] = make_dataclass(
+        "KeelContext",
+        specs,
+        bases=(KeelContext,),
+        kw_only=True,
+        namespace={
+            "__post_init__": __post_init__,
+            "__reduce__": __reduce__,
+            "__doc__": KeelContext.__doc__,
+        },
+    )
+    schema.__module__ = __name__
+    return schema
 
 
 def current_thread_id(default: str = "local") -> str:

@@ -1,14 +1,16 @@
 """The code review & audit workflow: security, style and correctness specialists.
 
-Exports `graph` (compiled without a checkpointer, for `langgraph dev` / LangGraph
-Server, which bring their own) and `build_review_graph()` for the CLI, which compiles the
-same builder with its own checkpointer.
+Exports `build_review_graph()`, which the CLI compiles with its own checkpointer and
+`keel/server.py` (for `langgraph dev` / LangGraph Server) without one, its run settings
+defaulting to the server's environment; and `graph`, that builder compiled as is
+(code-default run settings), for drawing and in-process use.
 """
 
 from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 
+from graphs.context import KeelContext
 from graphs.pipeline import PipelineBuilder, build_pipeline
 from keel.models import chat_model
 from nodes.agents.specialist import ModelFactory, SpecialistSpec
@@ -55,10 +57,25 @@ def _default_model(model_id: str) -> BaseChatModel:
     return chat_model(model_id)
 
 
-def build_review_graph(model_for: ModelFactory = _default_model) -> PipelineBuilder:
-    """Return the uncompiled review graph (compile it with a checkpointer to persist)."""
-    return build_pipeline(SPECIALISTS, model_for)
+def build_review_graph(
+    model_for: ModelFactory = _default_model,
+    *,
+    context_schema: type[KeelContext] = KeelContext,
+) -> PipelineBuilder:
+    """Return the uncompiled review graph (compile it with a checkpointer to persist).
+
+    Args:
+        model_for: returns the chat model for `KeelContext.model`.
+        context_schema: `KeelContext` or a subclass from
+            `graphs.context.context_schema_with_defaults` (the served graph's).
+    """
+    builder = build_pipeline(SPECIALISTS, model_for)
+    builder.context_schema = context_schema
+    return builder
 
 
 graph = build_review_graph().compile(name="review")
-"""The review graph without a checkpointer, for `langgraph dev` / LangGraph Server."""
+"""The review graph without a checkpointer and with code-default run settings.
+
+`langgraph.json` serves `keel/server.py:graph` instead, whose run settings default to the
+server's environment."""

@@ -14,8 +14,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph_sdk import get_sync_client
 from typing_extensions import TypedDict
 
+from keel._server_auth import parse_tokens
 from keel.sample import build_sample_repo
-from keel.server import parse_tokens
 from nodes.guards.review_gate import resolve_reviewer
 from tests.support.devserver import DevServer, resume, run_to_interrupt, same_decision
 
