@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, StateGraph
 
@@ -108,6 +109,9 @@ class AgentGuards:
                 ),
                 own_grants=len(own_grants),
                 policy=policy,
+                upcoming_tokens=count_tokens_approximately(
+                    messages if messages is not None else state.get("messages") or []
+                ),
             ),
             lambda: deadline.check_before_model_call(
                 clock_start=state.get("clock_start"), now=now or datetime.now(UTC), policy=policy

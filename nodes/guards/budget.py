@@ -9,8 +9,8 @@ passes its share, a human is asked (a share is an allocation; only the thread's 
 limits halt). A grant raises the thread's limits, and so every share. Money comes from the
 price table in `keel.models`. Wall-clock time is the deadline guard's.
 
-The check runs before each model request (`check_before_model_call`). At
-`budget_soft_ratio` of any limit a human is asked, with the spend so far, whether to
+The check runs before each model request (`check_before_model_call`), counting that
+request's prompt. At `budget_soft_ratio` of any limit a human is asked, with the spend so far, whether to
 grant more (`grant_budget`: approve grants the proposed 1.5× limits, edit sets them,
 reject stops the agent); at 100% the agent halts with a partial report and the thread
 ends `budget_exhausted`.
@@ -119,6 +119,7 @@ def check_before_model_call(
     soft_asked: int,
     own_grants: int,
     policy: GuardPolicy,
+    upcoming_tokens: int = 0,
 ) -> Verdict:
     """Halt at a hard limit; escalate at the soft ratio unless already asked at this level.
 
@@ -131,6 +132,8 @@ def check_before_model_call(
         soft_asked: soft escalations this agent already made.
         own_grants: grants made in answer to them.
         policy: the limits.
+        upcoming_tokens: the prompt of the call about to be made (approximate): the
+            human is asked before a call that would pass the soft ratio, not after.
     """
     used = spend(spent, usage)
     used["tool_calls"] += pending_tool_calls
@@ -143,12 +146,19 @@ def check_before_model_call(
     # The share is an allocation, not a wall: past it (or near it) the human decides.
     limits = share_limits(thread_limits, spend(spent), parallel)
     share = f" (this agent's share: 1 of {parallel} delegated at once)" if parallel > 1 else ""
-    near = [k for k in _KEYS if limits[k] > 0 and used[k] >= policy.budget_soft_ratio * limits[k]]
+    projected = {**used, "tokens": used["tokens"] + upcoming_tokens}
+    near = [
+        k for k in _KEYS if limits[k] > 0 and projected[k] >= policy.budget_soft_ratio * limits[k]
+    ]
     if near and soft_asked <= own_grants:
-        reason = (
-            _build_message(f"{policy.budget_soft_ratio:.0%} of the budget reached", used, limits)
-            + share
+        ratio = f"{policy.budget_soft_ratio:.0%}"
+        reached = any(used[k] >= policy.budget_soft_ratio * limits[k] for k in near)
+        kind = (
+            f"{ratio} of the budget reached"
+            if reached
+            else f"the next call (~{upcoming_tokens} prompt tokens) would pass {ratio} of it"
         )
+        reason = _build_message(kind, used, limits) + share
         proposal = {k: _raise(thread_limits[k]) for k in _KEYS}  # grants are thread limits
         return Verdict(
             GUARD_NAME, "escalate", reason, {"used": used, "limits": limits, "proposal": proposal}

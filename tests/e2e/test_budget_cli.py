@@ -6,6 +6,7 @@ on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.e2e.conftest import KeelRunner, git_status
@@ -24,7 +25,9 @@ def test_budget_escalation_then_grant_in_new_process(keel: KeelRunner, sample_re
     asks = _budget_requests(data)
     assert asks and len(asks) == len(data["review_requests"])
     assert asks[0]["action_requests"][0]["name"] == "grant_budget"
-    assert "80% of the budget reached: tokens" in asks[0]["packet"]["summary"]
+    summary = asks[0]["packet"]["summary"]
+    assert re.search(r"(80% of the budget reached|would pass 80% of it): tokens", summary)
+    assert "share: 1 of 3 delegated at once" in summary  # three specialists in parallel
     thread = data["thread_id"]
 
     grant = keel(
@@ -56,12 +59,22 @@ def test_refused_budget_ends_the_thread_exhausted(keel: KeelRunner, sample_repo:
     thread = keel(
         "review", str(sample_repo), "--no-input", "--json", extra_env=SMALL_BUDGET
     ).json()["thread_id"]
-    refused = keel("reject", thread, "--reason", "too expensive", "--json")
+    # refused before overspending: the agents stop, and their partial result is put to
+    # the reviewer (zero-confidence handoffs), who signs it off or not
+    partial = keel("reject", thread, "--reason", "too expensive", "--json")
+    assert partial.code == 3, partial.stderr
+    request = partial.json()["review_request"]
+    assert [a["name"] for a in request["action_requests"]] == ["accept_result"]
+    assert any(t.startswith("confidence") for t in request["packet"]["triggers"])
+    refused = keel("reject", thread, "--reason", "not worth it", "--json")
     assert refused.code == 7, refused.stderr
     assert refused.json()["status"] == "budget_exhausted"
-    events = refused.json()["report"]["guard_events"]
-    assert ("budget", "halt", "pipeline") in {
-        (e["guard"], e["verdict"], e["agent"]) for e in events
+    events = {
+        (e["guard"], e["verdict"], e["agent"]) for e in refused.json()["report"]["guard_events"]
     }
+    stopped = {("budget", "halt", agent) for agent in ("security", "style", "correctness")}
+    assert stopped <= events
+    # every agent stopped before its share ran out, so the thread never passed its budget
+    assert ("budget", "halt", "pipeline") not in events
     assert keel("threads", "--json").json()[0]["status"] == "budget_exhausted"
     assert git_status(sample_repo) == ""

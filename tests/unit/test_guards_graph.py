@@ -190,9 +190,11 @@ def test_agent_calling_a_missing_tool_gets_guidance(repo: Path) -> None:
     model.assert_complete()
 
 
-def test_overspending_agent_asks_for_budget_then_exhausts_it(repo: Path) -> None:
+def test_overspending_agent_asks_for_budget_then_asks_again_before_passing_it(
+    repo: Path,
+) -> None:
     usage = {"usage_metadata": {"input_tokens": 900, "output_tokens": 100, "total_tokens": 1000}}
-    turns = [_call("grep", {"pattern": f"p{i}"}, i, **usage) for i in range(4)]
+    turns = [_call("grep", {"pattern": f"p{i}"}, i, **usage) for i in range(3)]
     model = ScriptedChatModel(responses=[_plan(["app.py"]), *turns])
     policy = GuardPolicy(budget_tokens=2500)
     graph, config, context = _run(repo, model, policy)
@@ -206,27 +208,31 @@ def test_overspending_agent_asks_for_budget_then_exhausts_it(repo: Path) -> None
         r"model_calls 4/80, tool_calls 2/200",
         request["packet"]["summary"],
     )
-    # the reviewer grants a little more; the agent continues until the new hard limit
+    # the reviewer grants a little more; one more turn, then the agent asks again before
+    # the call whose prompt would take it past 80% of the new limit (3,042 + prompt)
     edit = {"type": "edit", "edited_action": {"name": "grant_budget", "args": {"tokens": 4000}}}
     _resume(graph, config, context, {"decisions": [edit], "reviewer": "ana"})
-    values = graph.get_state(config).values
-    assert values["budget_grants"] == [
+    (again,) = graph.get_state(config).interrupts
+    assert again.value["packet"]["guard"] == "budget"
+    assert re.match(
+        r"the next call \(~\d+ prompt tokens\) would pass 80% of it: tokens 3042/4000",
+        again.value["packet"]["summary"],
+    )
+    # refused: the agent stops before spending more; its partial result goes to review
+    refuse = {"type": "reject", "message": "enough"}
+    _resume(graph, config, context, {"decisions": [refuse], "reviewer": "ana"})
+    snap = graph.get_state(config)
+    assert snap.values["budget_grants"] == [
         {"tokens": 4000, "cost_usd": 3.0, "model_calls": 120, "tool_calls": 300}
     ]
-    # two more turns pass the new hard limit (4,042 > 4,000): halted before a fifth call;
-    # the rolled-up thread check agrees, so no side effect is offered: the thread just ends
-    snap = graph.get_state(config)
-    assert snap.interrupts == ()
     events = snap.values["guard_events"]
     assert [(e["guard"], e["verdict"], e["agent"]) for e in events] == [
-        ("budget", "escalate", "sec"),
-        ("budget", "halt", "sec"),
-        ("budget", "halt", "pipeline"),
+        ("budget", "escalate", "sec"),  # granted
+        ("budget", "halt", "sec"),  # the second ask, refused
     ]
-    assert re.match(r"budget exhausted: tokens 4042/4000", events[1]["reason"])
-    assert events[2]["reason"].startswith("thread budget exhausted: tokens 40")
-    assert snap.values["status"] == "budget_exhausted"
-    assert "thread budget exhausted" in snap.values["report"]["markdown"]
+    assert events[1]["reason"].startswith("budget not raised by reviewer: the next call")
+    (gate,) = snap.interrupts
+    assert any(t.startswith("confidence") for t in gate.value["packet"]["triggers"])
     model.assert_complete()
 
 

@@ -322,3 +322,20 @@ def test_parallel_agent_halts_only_past_the_thread_limit() -> None:
     )
     assert verdict.action == "halt"
     assert verdict.detail["limits"]["tokens"] == 1000.0
+
+
+def test_the_next_prompt_counts_so_the_human_is_asked_before_the_call() -> None:
+    kwargs: dict[str, Any] = {
+        "spent": None,
+        "usage": _usage(tokens=700),
+        "pending_tool_calls": 0,
+        "grants": [],
+        "soft_asked": 0,
+        "own_grants": 0,
+        "policy": POLICY,
+    }
+    assert not check_before_model_call(**kwargs, upcoming_tokens=50).fired  # 750 < 800
+    verdict = check_before_model_call(**kwargs, upcoming_tokens=150)  # 850 >= 800
+    assert verdict.action == "escalate"
+    assert verdict.reason.startswith("the next call (~150 prompt tokens) would pass 80% of it")
+    assert verdict.detail["used"]["tokens"] == 700  # what was spent, not the estimate
