@@ -10,10 +10,10 @@ limits halt). A grant raises the thread's limits, and so every share. Money come
 price table in `keel.models`. Wall-clock time is the deadline guard's.
 
 The check runs before each model request (`check_before_model_call`), counting that
-request's prompt. At `budget_soft_ratio` of any limit a human is asked, with the spend so far, whether to
-grant more (`grant_budget`: approve grants the proposed 1.5× limits, edit sets them,
-reject stops the agent); at 100% the agent halts with a partial report and the thread
-ends `budget_exhausted`.
+request's prompt. At `budget_soft_ratio` of any limit a human is asked, with the spend
+so far, whether to grant more (`grant_budget`: approve grants the proposed 1.5× limits,
+edit sets them, reject stops the agent); at 100% the agent halts with a partial report
+and the thread ends `budget_exhausted`.
 """
 
 from __future__ import annotations
