@@ -49,7 +49,10 @@ __all__ = [
 
 _CONNECT_TIMEOUT_S = 5
 _WAIT_FOR_CONNECTION_S = 3
-"""How long a checkout waits for a connection before the database counts as gone."""
+"""How long a checkout waits for a connection before the server is asked if it is there."""
+_WAIT_WHILE_SERVER_ANSWERS_S = 60
+"""How much longer a checkout waits when the server does answer: a busy machine, not an
+outage (a starved process can take seconds to get a new pool connection)."""
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -170,7 +173,19 @@ def _open_postgres(url: str) -> Iterator[Persistence]:
         "row_factory": dict_row,
         "connect_timeout": _CONNECT_TIMEOUT_S,
     }
-    pool: ConnectionPool[Any] = ConnectionPool(
+
+    class PatientPool(ConnectionPool[Any]):
+        """Fails a checkout after the short wait only when the server does not answer."""
+
+        def getconn(self, timeout: float | None = None) -> Any:
+            try:
+                return super().getconn(timeout)
+            except PoolTimeout:
+                if not _server_answers(url):
+                    raise  # an outage: fail fast
+            return super().getconn(_WAIT_WHILE_SERVER_ANSWERS_S)
+
+    pool: ConnectionPool[Any] = PatientPool(
         url,
         min_size=1,
         max_size=8,
@@ -182,12 +197,12 @@ def _open_postgres(url: str) -> Iterator[Persistence]:
         reconnect_timeout=_WAIT_FOR_CONNECTION_S,
     )
     try:
-        pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
+        pool.open()
+        with pool.connection():  # the first connection, with the same patience as any other
+            pass
     except (PoolTimeout, psycopg.OperationalError) as exc:
         pool.close()
-        raise DatabaseUnavailableError(
-            f"cannot reach PostgreSQL at {describe_url(url)} within {_CONNECT_TIMEOUT_S}s"
-        ) from exc
+        raise DatabaseUnavailableError(f"cannot reach PostgreSQL at {describe_url(url)}") from exc
     try:
         yield Persistence.set_up(
             url,
@@ -202,3 +217,14 @@ def _open_postgres(url: str) -> Iterator[Persistence]:
         ) from exc
     finally:
         pool.close(timeout=_CONNECT_TIMEOUT_S)
+
+
+def _server_answers(url: str) -> bool:
+    """Whether a fresh connection to the server succeeds (a stopped server refuses at once)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT_S):
+            return True
+    except psycopg.Error:
+        return False
