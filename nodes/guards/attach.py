@@ -86,6 +86,8 @@ class AgentGuards:
         now: datetime | None = None,
     ) -> Verdict:
         """Run the checks due before a model request; return the first that fires."""
+        channel = messages if messages is not None else state.get("messages") or []
+        tokens = count_tokens_approximately(channel)  # once: the budget and compress use it
         own_grants = list(state.get("budget_grants") or [])
         events = state.get("guard_events") or []
         checks: tuple[Callable[[], Verdict], ...] = (
@@ -109,16 +111,12 @@ class AgentGuards:
                 ),
                 own_grants=len(own_grants),
                 policy=policy,
-                upcoming_tokens=count_tokens_approximately(
-                    messages if messages is not None else state.get("messages") or []
-                ),
+                upcoming_tokens=tokens,
             ),
             lambda: deadline.check_before_model_call(
                 clock_start=state.get("clock_start"), now=now or datetime.now(UTC), policy=policy
             ),
-            lambda: compress.check_before_model_call(
-                messages if messages is not None else state.get("messages") or [], policy
-            ),
+            lambda: compress.check_before_model_call(channel, policy, tokens),
         )
         for check in checks:
             verdict = check()

@@ -87,11 +87,16 @@ def _is_summary(message: BaseMessage) -> bool:
     )
 
 
-def check_before_model_call(messages: Sequence[BaseMessage], policy: GuardPolicy) -> Verdict:
-    """Fire when the channel is over the threshold and some messages can be folded."""
+def check_before_model_call(
+    messages: Sequence[BaseMessage], policy: GuardPolicy, tokens: int | None = None
+) -> Verdict:
+    """Fire when the channel is over the threshold and some messages can be folded.
+
+    `tokens`: the channel's count if the caller already made it (one count per call).
+    """
     if len(messages) <= _OPENING + policy.compress_keep_last:
         return OK
-    tokens = count_tokens_approximately(messages)
+    tokens = count_tokens_approximately(messages) if tokens is None else tokens
     if tokens < policy.compress_at_tokens:
         return OK
     cut = _cut(messages, policy.compress_keep_last)
