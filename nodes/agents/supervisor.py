@@ -196,17 +196,24 @@ def _checked_steps(
             continue
         step = steps.get(assignment.specialist)
         if step is None:
-            steps[assignment.specialist] = PlanStep(
-                id=assignment.specialist,
-                specialist=assignment.specialist,
-                files=files,
-                instructions=assignment.instructions,
-                status="active",
+            steps[assignment.specialist] = _new_step(
+                assignment.specialist, files, assignment.instructions
             )
         else:  # a second assignment to the same specialist: one Send with both
             step["files"] += [f for f in files if f not in step["files"]]
             step["instructions"] = f"{step['instructions']}\n{assignment.instructions}".strip()
     return steps, dropped
+
+
+def _new_step(specialist: str, files: list[str], instructions: str) -> PlanStep:
+    """An active step for `specialist` (its id is the specialist's name: one per plan)."""
+    return PlanStep(
+        id=specialist,
+        specialist=specialist,
+        files=files,
+        instructions=instructions,
+        status="active",
+    )
 
 
 def _routed_instructions(spec: SpecialistSpec, count: int) -> str:
@@ -235,13 +242,7 @@ def _cover(
         added[spec.name] = mine
         step = steps.get(spec.name)
         if step is None:
-            steps[spec.name] = PlanStep(
-                id=spec.name,
-                specialist=spec.name,
-                files=mine,
-                instructions=_routed_instructions(spec, len(mine)),
-                status="active",
-            )
+            steps[spec.name] = _new_step(spec.name, mine, _routed_instructions(spec, len(mine)))
         else:
             step["files"] += mine
     return added
