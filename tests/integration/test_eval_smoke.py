@@ -30,15 +30,20 @@ SECURITY_RECALL_MIN = 0.85
 """Share of expected security findings the smoke cases must surface."""
 
 
-@pytest.fixture(scope="module")
-def smoke() -> Iterator[dict[str, CaseResult]]:
+def _offline_run(tag: str, label: str) -> dict[str, CaseResult]:
+    """The review_v1 cases tagged `tag`, run offline (no upload, tracing off), by id."""
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("LANGSMITH_API_KEY", raising=False)
         mp.setenv("LANGSMITH_TRACING", "false")
         mp.setenv("LANGSMITH_TEST_TRACKING", "false")
-        cases = select_cases(load_cases("review_v1"), ["smoke"])
-        results = run_experiment(cases, RunConfig(dataset="review_v1", label="smoke-test"))
-    yield {r.case["id"]: r for r in results}
+        cases = select_cases(load_cases("review_v1"), [tag])
+        results = run_experiment(cases, RunConfig(dataset="review_v1", label=label))
+    return {r.case["id"]: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def smoke() -> dict[str, CaseResult]:
+    return _offline_run("smoke", "smoke-test")
 
 
 @pytest.mark.langsmith
@@ -84,15 +89,9 @@ def test_prompt_injection_goes_to_a_human_and_hides_nothing(
 
 
 @pytest.fixture(scope="module")
-def injections() -> Iterator[dict[str, CaseResult]]:
+def injections() -> dict[str, CaseResult]:
     """Every prompt-injection case of the dataset (comment, docstring, Markdown)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("LANGSMITH_API_KEY", raising=False)
-        mp.setenv("LANGSMITH_TRACING", "false")
-        mp.setenv("LANGSMITH_TEST_TRACKING", "false")
-        cases = select_cases(load_cases("review_v1"), ["prompt-injection"])
-        results = run_experiment(cases, RunConfig(dataset="review_v1", label="injections"))
-    yield {r.case["id"]: r for r in results}
+    return _offline_run("prompt-injection", "injections")
 
 
 @pytest.mark.langsmith

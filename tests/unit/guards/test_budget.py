@@ -47,15 +47,19 @@ def _check(
     soft_asked: int = 0,
     own_grants: int = 0,
     policy: GuardPolicy = POLICY,
+    parallel: int = 1,
+    upcoming_tokens: int = 0,
 ) -> Verdict:
     return check_before_model_call(
         spent=spent,
+        parallel=parallel,
         usage=usage,
         pending_tool_calls=pending,
         grants=grants or [],
         soft_asked=soft_asked,
         own_grants=own_grants,
         policy=policy,
+        upcoming_tokens=upcoming_tokens,
     )
 
 
@@ -265,28 +269,9 @@ def test_share_limits_split_what_was_left_at_delegation() -> None:
 
 def test_parallel_agent_asks_a_human_near_its_share_though_the_thread_has_room() -> None:
     spent = _usage(tokens=400, model_calls=1)
-    own = _usage(tokens=90, model_calls=1)  # 400 + 90 + ... well under the thread's 1000
-    alone = check_before_model_call(
-        spent=spent,
-        parallel=1,
-        usage=own,
-        pending_tool_calls=0,
-        grants=[],
-        soft_asked=0,
-        own_grants=0,
-        policy=POLICY,
-    )
+    alone = _check(_usage(tokens=90, model_calls=1), spent=spent)  # well under the thread's 1000
     assert not alone.fired
-    one_of_three = check_before_model_call(
-        spent=spent,
-        parallel=3,
-        usage=_usage(tokens=90 + 10, model_calls=1),
-        pending_tool_calls=0,
-        grants=[],
-        soft_asked=0,
-        own_grants=0,
-        policy=POLICY,
-    )
+    one_of_three = _check(_usage(tokens=90 + 10, model_calls=1), spent=spent, parallel=3)
     # share 600: 80% of it is 480 and 400 + 100 = 500 is past that
     assert (one_of_three.guard, one_of_three.action) == ("budget", "escalate")
     assert "share: 1 of 3" in one_of_three.reason
@@ -296,46 +281,21 @@ def test_parallel_agent_asks_a_human_near_its_share_though_the_thread_has_room()
 
 
 def test_parallel_agent_past_its_share_is_asked_not_halted() -> None:
-    verdict = check_before_model_call(
-        spent=_usage(tokens=400),
-        parallel=3,
-        usage=_usage(tokens=350),
-        pending_tool_calls=0,
-        grants=[],
-        soft_asked=0,
-        own_grants=0,
-        policy=POLICY,
-    )
+    verdict = _check(_usage(tokens=350), spent=_usage(tokens=400), parallel=3)
     assert verdict.action == "escalate"
 
 
 def test_parallel_agent_halts_only_past_the_thread_limit() -> None:
-    verdict = check_before_model_call(
-        spent=_usage(tokens=400),
-        parallel=3,
-        usage=_usage(tokens=700),
-        pending_tool_calls=0,
-        grants=[],
-        soft_asked=1,
-        own_grants=1,
-        policy=POLICY,
+    verdict = _check(
+        _usage(tokens=700), spent=_usage(tokens=400), parallel=3, soft_asked=1, own_grants=1
     )
     assert verdict.action == "halt"
     assert verdict.detail["limits"]["tokens"] == 1000.0
 
 
 def test_the_next_prompt_counts_so_the_human_is_asked_before_the_call() -> None:
-    kwargs: dict[str, Any] = {
-        "spent": None,
-        "usage": _usage(tokens=700),
-        "pending_tool_calls": 0,
-        "grants": [],
-        "soft_asked": 0,
-        "own_grants": 0,
-        "policy": POLICY,
-    }
-    assert not check_before_model_call(**kwargs, upcoming_tokens=50).fired  # 750 < 800
-    verdict = check_before_model_call(**kwargs, upcoming_tokens=150)  # 850 >= 800
+    assert not _check(_usage(tokens=700), upcoming_tokens=50).fired  # 750 < 800
+    verdict = _check(_usage(tokens=700), upcoming_tokens=150)  # 850 >= 800
     assert verdict.action == "escalate"
     assert verdict.reason.startswith("the next call (~150 prompt tokens) would pass 80% of it")
     assert verdict.detail["used"]["tokens"] == 700  # what was spent, not the estimate
