@@ -14,17 +14,20 @@ check), because a weak model's plan can be malformed, empty or partial:
 * **check** — assignments to unknown specialists and files outside the scope are dropped;
   assignments to the same specialist are merged (one `Send` per specialist). Recorded as a
   `validate` nudge, "plan checked: dropped …".
-* **cover** — every file in scope that some specialist's `handles` globs match must reach
-  at least one such specialist. A file the plan assigned to none of them is added to
-  *every* specialist whose globs match it: that is the routing the graph already knows,
-  and a changed file nobody reviewed would make the report look cleaner than the change
-  is. When the plan is invalid, empty or assigns nothing in scope, this is the whole plan.
-  Recorded as a `validate` nudge, "plan repaired: …", saying why and what was routed.
+* **cover** — coverage is structural: every file in scope reaches *every* specialist whose
+  `handles` globs match it, whatever the plan says. The plan adds focus and instructions
+  (and may send a file to a specialist whose globs do not match it); it cannot remove a
+  specialist from a file, because a weak model's plan that sends everything to `style`
+  would otherwise end the review with no security or correctness pass and a report that
+  looks cleaner than the change is. When the plan is invalid, empty or assigns nothing in
+  scope, the globs' routing is the whole plan. Recorded as a `validate` nudge,
+  "plan repaired: …", saying why, which files, and what was routed to whom.
 
-The model's judgement is kept where it made one: a file it gave to `security` only is not
-also sent to `style`. A plan that covers every file (the offline model's always does)
-records no event. Only when no specialist handles any file in scope does the run go
-straight to the report, with a blocker if the plan itself was invalid.
+A plan that already gives every file to all of its handlers (the offline model's always
+does) records no event. The model's instructions always reach the specialists unchanged:
+a step the check adds files to keeps them; a specialist the plan left out gets routed
+instructions. Only when no specialist handles any file in scope does the run go straight
+to the report, with a blocker if the plan itself was invalid.
 """
 
 from __future__ import annotations
@@ -226,21 +229,20 @@ def _routed_instructions(spec: SpecialistSpec, count: int) -> str:
 def _cover(
     steps: dict[str, PlanStep], scope: Sequence[str], specialists: Sequence[SpecialistSpec]
 ) -> dict[str, list[str]]:
-    """Add every in-scope file no handling specialist got to each specialist that handles it.
+    """Give every in-scope file to every specialist whose globs handle it.
 
-    Mutates `steps`; returns the files added per specialist (empty: the plan covered all).
+    Mutates `steps` (a specialist the plan left out gets a step with routed instructions);
+    returns the files added per specialist, in the team's order (empty: the plan was
+    complete).
     """
-    by_name = {spec.name: spec for spec in specialists}
-    covered = {
-        f for name, step in steps.items() for f in step["files"] if handles(by_name[name], f)
-    }
     added: dict[str, list[str]] = {}
     for spec in specialists:
-        mine = [f for f in scope if f not in covered and handles(spec, f)]
+        step = steps.get(spec.name)
+        have = set(step["files"]) if step is not None else set()
+        mine = [f for f in scope if f not in have and handles(spec, f)]
         if not mine:
             continue
         added[spec.name] = mine
-        step = steps.get(spec.name)
         if step is None:
             steps[spec.name] = _new_step(spec.name, mine, _routed_instructions(spec, len(mine)))
         else:
@@ -263,8 +265,9 @@ def _repair_why(
         return "the plan was empty"
     if not kept:
         return "the plan assigned no file in scope"
-    count = len({f for files in added.values() for f in files})
-    return f"{count} file(s) assigned to no specialist that handles them"
+    files = list(dict.fromkeys(f for names in added.values() for f in names))
+    shown = ", ".join(files[:3]) + (f", … (+{len(files) - 3})" if len(files) > 3 else "")
+    return f"{len(files)} file(s) not given to every specialist that handles them ({shown})"
 
 
 def check_plan(

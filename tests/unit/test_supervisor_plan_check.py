@@ -1,8 +1,8 @@
 """The supervisor's plan check: salvage, drop, merge, and cover the scope by the globs.
 
 A weak model's plan is malformed, empty, names specialists that do not exist or leaves
-files out. The check must still send every in-scope file that a specialist handles to
-one, and say so with a `validate` event; a plan that covers the scope passes unchanged.
+files out. Coverage is structural: the check sends every in-scope file to every specialist
+whose globs handle it, and says so with a `validate` event; a complete plan passes unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from graphs.context import KeelContext
 from graphs.pipeline import build_pipeline
+from graphs.review import SPECIALISTS
 from nodes.agents.schemas import Plan, plan_schema
 from nodes.agents.specialist import SpecialistSpec
 from nodes.agents.supervisor import CheckedPlan, check_plan
@@ -128,33 +129,113 @@ def test_well_formed_assignments_survive_a_bad_sibling() -> None:
     checked = _check(
         {"assignments": [_assign("sec", SCOPE, "vulns"), _assign("ghost", ["app.py"]), "junk"]}
     )
-    assert [(s["specialist"], s["files"], s["instructions"]) for s in checked.steps] == [
-        ("sec", SCOPE, "vulns")
-    ]  # sec handles both files: nothing uncovered, style not added
+    sec, sty = checked.steps
+    assert (sec["specialist"], sec["files"], sec["instructions"]) == ("sec", SCOPE, "vulns")
+    # sty still gets the file its globs handle, with routed instructions
+    assert (sty["specialist"], sty["files"]) == ("sty", ["app.py"])
+    assert sty["instructions"].startswith("Review 1 file(s) for style problems")
     dropped, repaired = _reasons(checked)
     assert dropped == (
         "plan checked: dropped malformed assignment \"junk\"; unknown specialist 'ghost'"
     )
     assert repaired.startswith("plan repaired: no valid plan (")
-    assert repaired.endswith(", kept 1 well-formed assignment(s)")
+    assert repaired.endswith(
+        ", kept 1 well-formed assignment(s); routed by the specialists' file globs (sty +1)"
+    )
 
 
-def test_partial_plan_adds_only_the_uncovered_files() -> None:
-    checked = _check({"assignments": [_assign("sty", ["app.py"])]})
-    # app.py was judged (style only) and stays so; notes.md went nowhere -> its handlers
-    assert _files(checked) == {"sec": ["notes.md"], "sty": ["app.py"]}
+def test_partial_plan_cannot_drop_a_specialist_from_a_file() -> None:
+    checked = _check({"assignments": [_assign("sty", ["app.py"], "lint")]})
+    # app.py went to sty only: sec handles it too, and notes.md went nowhere
+    assert _files(checked) == {"sec": SCOPE, "sty": ["app.py"]}
     assert _reasons(checked) == [
-        "plan repaired: 1 file(s) assigned to no specialist that handles them; routed by "
-        "the specialists' file globs (sec +1)"
+        "plan repaired: 2 file(s) not given to every specialist that handles them (app.py, "
+        "notes.md); routed by the specialists' file globs (sec +2)"
     ]
+    assert checked.steps[1]["instructions"] == "lint"
 
 
 def test_a_file_given_only_to_a_specialist_that_cannot_judge_it_is_covered() -> None:
     checked = _check({"assignments": [_assign("sty", SCOPE), _assign("sec", ["app.py"])]})
+    # sty keeps notes.md (focus the plan may add); sec, which handles it, gets it too
     assert _files(checked) == {"sec": ["app.py", "notes.md"], "sty": SCOPE}
     assert _reasons(checked) == [
-        "plan repaired: 1 file(s) assigned to no specialist that handles them; routed by "
-        "the specialists' file globs (sec +1)"
+        "plan repaired: 1 file(s) not given to every specialist that handles them "
+        "(notes.md); routed by the specialists' file globs (sec +1)"
+    ]
+
+
+SAMPLE_SCOPE = ["inventory/admin.py", "inventory/reports.py", "tests/test_reports.py"]
+
+
+def test_all_files_to_style_only_gets_security_and_correctness() -> None:
+    # measured with Qwen2.5-Coder-1.5B: every file to style, so security and correctness
+    # never ran and the thread ended done with 0 findings
+    plan = {"assignments": [_assign("style", SAMPLE_SCOPE, "check the style")]}
+    checked = _check(plan, scope=SAMPLE_SCOPE, team=SPECIALISTS)
+    assert _files(checked) == {
+        "security": SAMPLE_SCOPE,
+        "style": SAMPLE_SCOPE,
+        "correctness": SAMPLE_SCOPE,
+    }
+    assert _reasons(checked) == [
+        "plan repaired: 3 file(s) not given to every specialist that handles them "
+        "(inventory/admin.py, inventory/reports.py, tests/test_reports.py); routed by the "
+        "specialists' file globs (security +3, correctness +3)"
+    ]
+    instructions = {s["specialist"]: s["instructions"] for s in checked.steps}
+    assert instructions["style"] == "check the style"
+    assert instructions["security"].startswith("Review 3 file(s) for security problems")
+    assert instructions["correctness"].startswith("Review 3 file(s) for correctness problems")
+
+
+def test_complete_plan_for_the_review_team_records_no_event() -> None:
+    plan = {
+        "assignments": [
+            _assign("security", SAMPLE_SCOPE, "injection"),
+            _assign("style", SAMPLE_SCOPE, "lint"),
+            _assign("correctness", SAMPLE_SCOPE, "bugs"),
+        ]
+    }
+    checked = _check(plan, scope=SAMPLE_SCOPE, team=SPECIALISTS)
+    assert checked.events == [] and checked.blockers == []
+    assert [(s["specialist"], s["files"], s["instructions"]) for s in checked.steps] == [
+        ("security", SAMPLE_SCOPE, "injection"),
+        ("style", SAMPLE_SCOPE, "lint"),
+        ("correctness", SAMPLE_SCOPE, "bugs"),
+    ]
+
+
+def test_extra_instructions_and_focus_are_kept_when_repaired() -> None:
+    scope = [*SAMPLE_SCOPE, "README.md"]
+    plan = {
+        "assignments": [
+            _assign("security", ["inventory/admin.py"], "the AWS key in admin.py"),
+            _assign("security", ["README.md"], "secrets in docs"),
+            _assign("correctness", ["tests/test_reports.py"], "does the test assert anything?"),
+        ]
+    }
+    checked = _check(plan, scope=scope, team=SPECIALISTS)
+    steps = {s["specialist"]: s for s in checked.steps}
+    # the model's files first, in its order; the files its plan left out appended
+    assert steps["security"]["files"] == [
+        "inventory/admin.py",
+        "README.md",
+        "inventory/reports.py",
+        "tests/test_reports.py",
+    ]
+    assert steps["security"]["instructions"] == "the AWS key in admin.py\nsecrets in docs"
+    assert steps["correctness"]["files"] == [
+        "tests/test_reports.py",
+        "inventory/admin.py",
+        "inventory/reports.py",
+    ]
+    assert steps["correctness"]["instructions"] == "does the test assert anything?"
+    assert steps["style"]["files"] == SAMPLE_SCOPE  # README.md is no style file
+    assert _reasons(checked) == [
+        "plan repaired: 3 file(s) not given to every specialist that handles them "
+        "(inventory/reports.py, tests/test_reports.py, inventory/admin.py); routed by the "
+        "specialists' file globs (security +2, style +3, correctness +2)"
     ]
 
 
