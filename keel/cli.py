@@ -3,7 +3,7 @@
     keel review PATH [--rev A..B | --staged]   review a change
     keel audit PATH                            review the whole repository
     keel threads [--status S]                  list threads
-    keel show THREAD [--format md|json]        print a thread's report
+    keel show THREAD [--format md|json|sarif]  where a thread stands, with its report
     keel approve THREAD [--edit JSON]          approve (or edit) the pending actions
     keel reject THREAD --reason TEXT           reject them
     keel resume THREAD                         continue a thread that stopped mid-run
@@ -42,12 +42,13 @@ from typing import Any, NoReturn
 
 from graphs.context import KeelContext
 from graphs.state import SEVERITY_ORDER, severity_at_least
-from keel import ops
+from keel import ops, show
 from keel.console import Terminal
 from keel.locks import ThreadBusyError
 from keel.models import ModelError, chat_model
 from keel.outputs import render_report
 from keel.persistence import DatabaseUnavailableError, describe_url, open_persistence
+from keel.registry import ThreadRecord
 from keel.runner import INPUT_KEY, Outcome, Runner, new_thread_id
 from keel.settings import Settings, SettingsError
 from nodes.guards.feedback import iter_feedback
@@ -139,8 +140,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     threads.add_argument("--limit", type=int, default=50)
 
-    show = sub.add_parser("show", parents=[common, output], help="print a thread's report")
-    show.add_argument("thread")
+    show_parser = sub.add_parser(
+        "show",
+        parents=[common, output],
+        help="where a thread stands: status, report, pending requests, guard events, usage",
+    )
+    show_parser.add_argument("thread")
 
     approve = sub.add_parser("approve", parents=[common, output], help="approve pending actions")
     approve.add_argument("thread")
@@ -251,7 +256,7 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
                 raise CliError(EXIT_UNKNOWN_THREAD, f"unknown thread: {args.thread}")
             context = KeelContext.from_dict(record.context)
             if args.command == "show":
-                return _cmd_show(args, terminal, runner)
+                return _cmd_show(args, terminal, runner, record)
             if args.command == "history":
                 return _cmd_history(args, terminal, runner)
             with runner.persistence.lock(args.thread):
@@ -427,15 +432,19 @@ def _print_outcome(args: argparse.Namespace, terminal: Terminal, outcome: Outcom
     return EXIT_FAILED
 
 
+def _write_output(terminal: Terminal, output: Path, text: str, what: str) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    terminal.info(f"{what} written to {output}")
+
+
 def _emit_report(args: argparse.Namespace, terminal: Terminal, report: dict[str, Any]) -> None:
     """Write the report in the chosen format, to --output or stdout."""
     fmt = getattr(args, "format", "md")
     text = render_report(report, fmt)
     output: Path | None = getattr(args, "output", None)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-        terminal.info(f"{fmt} report written to {output}")
+        _write_output(terminal, output, text, f"{fmt} report")
     elif fmt == "md":
         terminal.markdown(text)
     else:
@@ -565,18 +574,49 @@ def _cmd_feedback(args: argparse.Namespace, terminal: Terminal, runner: Runner) 
     return EXIT_DONE
 
 
-def _cmd_show(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
-    outcome = runner.outcome(args.thread)
-    report = outcome.report
-    if report is None:
+def _cmd_show(
+    args: argparse.Namespace, terminal: Terminal, runner: Runner, record: ThreadRecord
+) -> int:
+    """Where any thread stands: status, report, pending requests, guard events, usage.
+
+    Needs no report for Markdown and JSON; SARIF and `--fail-on` do (exit 5 without one).
+    """
+    view = show.thread_view(runner, record)
+    report = view.report
+    fmt = "json" if args.json else args.format
+    needs_report = [
+        what for what, asked in (("SARIF", fmt == "sarif"), ("--fail-on", args.fail_on)) if asked
+    ]
+    if report is None and needs_report:
         raise CliError(
-            EXIT_WRONG_STATE, f"thread {args.thread} has no report yet (status {outcome.status})"
+            EXIT_WRONG_STATE,
+            f"thread {args.thread} has no report yet (status {view.status}): "
+            f"{' and '.join(needs_report)} {'need' if len(needs_report) > 1 else 'needs'} one; "
+            f"`keel show {args.thread}` shows where it stands",
         )
-    if args.json:
-        terminal.emit_json(report["data"] | {"status": outcome.status})
-    else:
+    if fmt == "json":
+        text = json.dumps(view.as_json(), indent=2, default=str) + "\n"
+        if args.output is None or args.json:
+            terminal.emit_json(view.as_json())
+        else:
+            _write_output(terminal, args.output, text, "thread status (json)")
+    elif report is not None:
         _emit_report(args, terminal, report)
-    return _fail_on(args, terminal, outcome) or EXIT_DONE
+        if view.review_requests:
+            for request in view.review_requests:
+                terminal.show_request(request)
+            terminal.info(
+                f"\nThread {view.thread_id} is awaiting approval. Continue with:\n"
+                + "\n".join(f"  {command}" for command in show.continue_commands(view))
+            )
+    elif args.output is not None:
+        _write_output(terminal, args.output, show.render_markdown(view), "thread status (md)")
+    else:
+        terminal.markdown(show.render_markdown(view))
+    if report is None:
+        return EXIT_DONE
+    gate = _fail_on(args, terminal, Outcome(view.thread_id, view.status, {"report": report}, []))
+    return EXIT_DONE if gate is None else gate
 
 
 def _cmd_history(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:

@@ -59,4 +59,4 @@ def test_two_concurrent_approvals_one_proceeds(
     final = keel("show", thread, "--json").json()
     assert final["status"] == "done"
     winner = next(i for i, p in enumerate(procs) if p.returncode == 0)
-    assert final["review"]["reviewer"] == f"r{winner}"
+    assert final["report"]["review"]["reviewer"] == f"r{winner}"
