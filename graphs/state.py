@@ -46,6 +46,9 @@ __all__ = [
     "SpecialistState",
     "Task",
     "ThreadStatus",
+    "ToolEvidence",
+    "EvidenceStatus",
+    "FindingStatus",
     "Usage",
     "MESSAGE_SNAPSHOT_EVERY",
     "GUARD_EVENT_SNAPSHOT_EVERY",
@@ -65,6 +68,12 @@ SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "
 
 Category = Literal["security", "correctness", "style"]
 """Which specialist area a finding belongs to."""
+
+EvidenceStatus = Literal["confirmed", "dismissed", "unaddressed"]
+"""What the specialist made of a piece of tool evidence (see `ToolEvidence`)."""
+
+FindingStatus = Literal["confirmed", "reported", "unconfirmed"]
+"""Where a finding's judgement comes from (see `Finding.status`)."""
 
 StepStatus = Literal["pending", "active", "done", "blocked"]
 """Lifecycle of a plan step."""
@@ -147,6 +156,49 @@ class Finding(TypedDict):
     """Whether an automatic fix exists."""
     patch: NotRequired[str]
     """Suggested fix as a unified diff of the finding's file (applying it needs review)."""
+    status: NotRequired[FindingStatus]
+    """`confirmed` (a specialist reported it and a tool found it too), `reported` (the
+    specialist's judgement alone) or `unconfirmed` (a tool found it and the specialist
+    said nothing of it). Absent on findings written before evidence was recorded."""
+
+
+class ToolEvidence(TypedDict):
+    """An issue an analyzer returned inside a specialist's loop.
+
+    Recorded as it arrives, whatever the model then submits, and reconciled with the
+    submission at `finish`.
+    """
+
+    id: str
+    """Fingerprint of tool, file, rule, line and code (the same issue gets the same id)."""
+    specialist: str
+    """The specialist whose loop (or whose backfill at `finish`) ran the analyzer."""
+    tool: str
+    """The analyzer: bandit, detect-secrets, semgrep, ruff."""
+    rule: str
+    """The analyzer's rule id."""
+    file: str
+    """Repository-relative path."""
+    line: int
+    """First line, 1-based."""
+    end_line: int
+    """Last line, 1-based."""
+    severity: Severity
+    """The analyzer's severity."""
+    category: Category
+    """Area the analyzer assigned."""
+    message: str
+    """What is wrong, in the analyzer's words (secrets masked)."""
+    code: str
+    """The quoted lines (secrets masked)."""
+    confidence: float
+    """The analyzer's own confidence, 0–1."""
+    status: NotRequired[EvidenceStatus]
+    """Set at `finish`; absent while the specialist is still working."""
+    reason: NotRequired[str]
+    """Why the specialist dismissed it (only with `status="dismissed"`)."""
+    finding: NotRequired[str]
+    """Id of the finding that confirms it, or the `unconfirmed` finding made from it."""
 
 
 class Handoff(TypedDict):
@@ -163,7 +215,14 @@ class Handoff(TypedDict):
     open_questions: list[str]
     """What remains uncertain."""
     confidence: float
-    """0–1 confidence of the source in its own result."""
+    """0–1 confidence in the result, computed by `nodes.agents.confidence` from the
+    model's claim and the evidence (never the bare claim)."""
+    claimed_confidence: NotRequired[float]
+    """What the model said of its own result (absent for guard-written handoffs)."""
+    confidence_basis: NotRequired[dict[str, Any]]
+    """The terms the confidence was computed from (evidence counts, repairs, ...)."""
+    dismissed: NotRequired[list[str]]
+    """Tool evidence the source dismissed, each with its reason (one line each)."""
 
 
 class PendingAction(TypedDict):
@@ -417,6 +476,9 @@ class PipelineState(TypedDict):
     when the work tree holds something else (`tools/snapshot.py`)."""
     plan: Annotated[list[PlanStep], merge_by_id]
     """Delegated steps and their status."""
+    evidence: Annotated[list[ToolEvidence], merge_by_id]
+    """Tool evidence from every specialist, reconciled (`ToolEvidence.status`); the
+    model can confirm or dismiss it, never make it vanish."""
     findings: Annotated[list[Finding], merge_by_id]
     """The blackboard: findings with evidence, merged by fingerprint."""
     handoffs: Annotated[list[Handoff], operator.add]
@@ -548,6 +610,10 @@ class SpecialistState(GuardedState):
     """Repository root (tool contract)."""
     findings: Annotated[list[Finding], merge_by_id]
     """Findings this specialist reports."""
+    evidence: Annotated[list[ToolEvidence], merge_by_id]
+    """Issues its analyzers returned, recorded as they arrive (see `ToolEvidence`)."""
+    analyzed: Annotated[list[str], operator.add]
+    """`"tool:path"` for every path an analyzer scanned (for coverage at `finish`)."""
     pending_actions: Annotated[list[PendingAction], merge_by_id]
     """Side effects this specialist proposes."""
 
@@ -557,6 +623,8 @@ class SpecialistOutput(TypedDict):
 
     findings: list[Finding]
     """Its findings."""
+    evidence: list[ToolEvidence]
+    """Its tool evidence, reconciled with its submission."""
     handoffs: list[Handoff]
     """Its handoff packet."""
     pending_actions: list[PendingAction]

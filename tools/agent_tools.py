@@ -10,12 +10,17 @@ Every tool returns JSON. Analyzers return
 outside the repository, a missing analyzer, a timeout) a tool returns
 ``{"error": "..."}`` instead of raising into the graph. Outputs are capped at
 about 30 KB and secrets are masked in every text the model sees.
+
+Analyzers (`ANALYZERS`) are ``content_and_artifact`` tools: the JSON above is what the
+model reads, and the `ToolMessage.artifact` is an `AnalyzerRun` — every issue found
+(never truncated) and the paths scanned — which the graph records as tool evidence
+whatever the model makes of it. A failed run has no artifact.
 """
 
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
@@ -31,6 +36,8 @@ from tools.issues import Issue, mask_secrets
 
 __all__ = [
     "ALL_TOOLS",
+    "ANALYZERS",
+    "AnalyzerRun",
     "CORRECTNESS_TOOLS",
     "MAX_OUTPUT_CHARS",
     "SECURITY_TOOLS",
@@ -136,14 +143,34 @@ def _targets(root: Path, runtime: _Runtime, paths: list[str] | None) -> list[str
     return _git.changed_files(root, _rev(runtime), staged=_staged(runtime)) or ["."]
 
 
-def _issues(
-    run: Callable[[Path, list[str]], list[Issue]], runtime: _Runtime, paths: list[str] | None
-) -> str:
+class AnalyzerRun(TypedDict):
+    """The artifact of an analyzer call: what the tool found, whatever the model reads."""
+
+    issues: list[Issue]
+    """Every issue found (the model's JSON may be truncated; this never is)."""
+    paths: list[str]
+    """The repository-relative paths scanned (`"."` for the whole repository)."""
+
+
+_Evidence = tuple[str, AnalyzerRun | None]
+"""An analyzer tool's (content for the model, artifact for the graph)."""
+
+Analyzer = Callable[[Path, list[str]], list[Issue]]
+"""An analyzer run: (repository root, paths) -> issues."""
+
+
+def _issues(run: Analyzer, runtime: _Runtime, paths: list[str] | None) -> _Evidence:
+    found: list[AnalyzerRun] = []
+
     def body() -> str:
         root = _root(runtime)
-        return _fit_list("issues", run(root, _targets(root, runtime, paths)))
+        targets = _targets(root, runtime, paths)
+        issues = run(root, targets)
+        found.append(AnalyzerRun(issues=issues, paths=targets))
+        return _fit_list("issues", issues)
 
-    return _guard(body)
+    content = _guard(body)
+    return content, (found[0] if found else None)
 
 
 def _effect(effect: Effect, *tools: BaseTool) -> None:
@@ -231,8 +258,8 @@ def search_code(runtime: _Runtime, pattern: str, glob: str = "**/*") -> str:  # 
     return _guard(body)
 
 
-@tool
-def run_bandit(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+@tool(response_format="content_and_artifact")
+def run_bandit(runtime: _Runtime, paths: list[str] | None = None) -> _Evidence:  # noqa: D417 - runtime is injected, not for the model
     """Scan Python files for security problems with bandit.
 
     Finds dangerous calls: shell=True, SQL built from strings, unsafe yaml.load,
@@ -249,8 +276,10 @@ def run_bandit(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noq
     return _issues(_bandit.run_bandit, runtime, paths)
 
 
-@tool
-def scan_secrets(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+@tool(response_format="content_and_artifact")
+def scan_secrets(  # noqa: D417 - runtime is injected, not for the model
+    runtime: _Runtime, paths: list[str] | None = None
+) -> _Evidence:
     """Find hard-coded credentials (API keys, tokens, passwords) with detect-secrets.
 
     The secret values are never shown: quotes keep 4 characters then ****.
@@ -264,8 +293,10 @@ def scan_secrets(runtime: _Runtime, paths: list[str] | None = None) -> str:  # n
     return _issues(_secrets.scan_secrets, runtime, paths)
 
 
-@tool
-def run_semgrep(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+@tool(response_format="content_and_artifact")
+def run_semgrep(  # noqa: D417 - runtime is injected, not for the model
+    runtime: _Runtime, paths: list[str] | None = None
+) -> _Evidence:
     """Trace untrusted input to dangerous sinks with semgrep and Keel's taint rules.
 
     Finds what bandit misses: request/argv/env values reaching open(), a shell,
@@ -280,8 +311,8 @@ def run_semgrep(runtime: _Runtime, paths: list[str] | None = None) -> str:  # no
     return _issues(_semgrep.run_semgrep, runtime, paths)
 
 
-@tool
-def run_ruff(runtime: _Runtime, paths: list[str] | None = None) -> str:  # noqa: D417 - runtime is injected, not for the model
+@tool(response_format="content_and_artifact")
+def run_ruff(runtime: _Runtime, paths: list[str] | None = None) -> _Evidence:  # noqa: D417 - runtime is injected, not for the model
     """Lint Python files with ruff: unused imports, undefined names, likely bugs.
 
     Issues with "fixable": true have a safe automatic fix.
@@ -356,3 +387,11 @@ ALL_TOOLS: list[BaseTool] = [
     list_tests,
 ]
 """Every agent tool, once."""
+
+ANALYZERS: dict[str, Analyzer] = {
+    run_bandit.name: _bandit.run_bandit,
+    scan_secrets.name: _secrets.scan_secrets,
+    run_semgrep.name: _semgrep.run_semgrep,
+    run_ruff.name: _ruff.run_ruff,
+}
+"""The analyzer tools by name, with the run behind each: their issues are tool evidence."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from graphs.state import SEVERITY_ORDER, Finding, Report
+from graphs.state import SEVERITY_ORDER, Finding, FindingStatus, Report, ToolEvidence
 
 __all__ = ["OFFLINE_NOTE", "merge_findings", "render_report"]
 
@@ -36,10 +36,44 @@ def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
         kept["end_line"] = max(kept["end_line"], finding["end_line"])
         kept["sources"] = sorted({*kept["sources"], *finding["sources"]})
         kept["fixable"] = bool(kept.get("fixable") or finding.get("fixable"))
+        status = _best_status(kept.get("status"), finding.get("status"))
+        if status is not None:
+            kept["status"] = status
     return sorted(
         merged.values(),
         key=lambda f: (-SEVERITY_ORDER[f["severity"]], f["file"], f["line"], f["rule"]),
     )
+
+
+_STATUS_RANK = {"unconfirmed": 0, "reported": 1, "confirmed": 2}
+
+
+def _best_status(a: FindingStatus | None, b: FindingStatus | None) -> FindingStatus | None:
+    """A finding a specialist confirmed stays confirmed when a tool-only copy merges in."""
+    if a is None or b is None:
+        return a if b is None else b
+    return a if _STATUS_RANK[a] >= _STATUS_RANK[b] else b
+
+
+def _evidence_summary(evidence: Sequence[ToolEvidence]) -> dict[str, Any]:
+    counts = {"confirmed": 0, "dismissed": 0, "unaddressed": 0}
+    for item in evidence:
+        counts[item.get("status") or "unaddressed"] += 1
+    dismissed = [
+        {
+            "specialist": e["specialist"],
+            "tool": e["tool"],
+            "rule": e["rule"],
+            "file": e["file"],
+            "line": e["line"],
+            "severity": e["severity"],
+            "message": e["message"],
+            "reason": e.get("reason", ""),
+        }
+        for e in evidence
+        if e.get("status") == "dismissed"
+    ]
+    return {"total": len(evidence), **counts, "dismissed_items": dismissed}
 
 
 def _label(model_label: str) -> str:
@@ -63,6 +97,7 @@ def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str)
         "counts": counts,
         "findings": findings,
         "handoffs": state.get("handoffs") or [],
+        "evidence": _evidence_summary(state.get("evidence") or []),
         "pending_actions": [
             {k: v for k, v in a.items() if k != "args"} | {"args": _short_args(a["args"])}
             for a in state.get("pending_actions") or []
@@ -108,12 +143,13 @@ def _markdown(data: Mapping[str, Any]) -> str:
         where = f"{f['file']}:{f['line']}" + (
             f"-{f['end_line']}" if f["end_line"] != f["line"] else ""
         )
+        judged = " · **unconfirmed** (tool only)" if f.get("status") == "unconfirmed" else ""
         lines += [
             f"### [{f['severity'].upper()}] {f['title']}",
             "",
             f"`{where}` · {f['category']} · rule `{f['rule'] or '-'}` · "
             f"{f['specialist']} · confidence {f['confidence']:.2f} · "
-            f"sources: {', '.join(f['sources'])}",
+            f"sources: {', '.join(f['sources'])}{judged}",
             "",
             "```",
             f["evidence"],
@@ -132,9 +168,28 @@ def _markdown(data: Mapping[str, Any]) -> str:
     if data["handoffs"]:
         lines += ["## Specialists", ""]
         for h in data["handoffs"]:
-            lines.append(f"- **{h['source']}** ({h['confidence']:.2f}): {h['summary']}")
+            claimed = h.get("claimed_confidence")
+            said = f", claimed {claimed:.2f}" if claimed is not None else ""
+            lines.append(f"- **{h['source']}** ({h['confidence']:.2f}{said}): {h['summary']}")
             lines += [f"  - open: {q}" for q in h["open_questions"]]
         lines.append("")
+    evidence = data["evidence"]
+    if evidence["total"]:
+        lines += [
+            "## Tool evidence",
+            "",
+            f"{evidence['total']} issue(s) reported by the analyzers: {evidence['confirmed']} "
+            f"confirmed by a specialist, {evidence['dismissed']} dismissed, "
+            f"{evidence['unaddressed']} unaddressed (listed above as unconfirmed).",
+            "",
+        ]
+        for d in evidence["dismissed_items"]:
+            lines.append(
+                f"- dismissed by {d['specialist']}: {d['tool']} `{d['rule']}` ({d['severity']}) "
+                f"at `{d['file']}:{d['line']}` — {d['message']} — reason: {d['reason']}"
+            )
+        if evidence["dismissed_items"]:
+            lines.append("")
     if data["pending_actions"]:
         lines += ["## Actions (run only after human review)", ""]
         for a in data["pending_actions"]:

@@ -32,6 +32,7 @@ from nodes.guards.review_gate import check_review_triggers
 from tools import diffs, instructions, ruff, snapshot
 from tools.issues import mask_secrets
 
+from .evidence import unconfirmed_findings
 from .grounding import fingerprint
 from .render import render_report
 
@@ -129,13 +130,16 @@ def report(
 ) -> Command[Literal["review_gate", "finalize"]]:
     """Propose effects, render the report, and route to review when a trigger fires."""
     context = runtime.context or KeelContext()
-    addressed = _reviewer_instructions(state)
+    leftover, unconfirmed = unconfirmed_findings(state.get("evidence", []))
+    addressed = [*_reviewer_instructions(state), *unconfirmed]
     found = merge_by_id(state.get("findings", []), addressed)
+    evidence = merge_by_id(state.get("evidence", []), leftover)
     exhausted = _thread_budget(state, context)
     if exhausted is not None:
         view = {
             **state,
             "findings": found,
+            "evidence": evidence,
             "guard_events": [*state.get("guard_events", []), exhausted],
         }
         rendered = render_report(
@@ -148,6 +152,7 @@ def report(
             update={
                 "guard_events": [exhausted],
                 "findings": addressed,
+                "evidence": leftover,
                 "report": rendered,
                 "status": "budget_exhausted",
             },
@@ -160,12 +165,14 @@ def report(
         handoffs=state.get("handoffs", []),
         thread_id=current_thread_id(),
         context=context,
+        evidence=evidence,
     )
     status = "awaiting_approval" if triggers else "running"
     findings = merge_by_id(found, patched)
     view = {
         **state,
         "findings": findings,
+        "evidence": evidence,
         "pending_actions": list(actions.values()),
         "status": status,
     }
@@ -177,6 +184,7 @@ def report(
         update={
             "pending_actions": proposed,
             "findings": merge_by_id(addressed, patched),
+            "evidence": leftover,
             "report": rendered,
             "status": status,
             "model_label": model_label(context.model),

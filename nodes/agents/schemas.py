@@ -12,6 +12,7 @@ __all__ = [
     "SUBMIT_TOOL",
     "SUBMIT_TOOL_NAME",
     "Assignment",
+    "Dismissal",
     "FindingsSubmission",
     "Plan",
     "ProposedAction",
@@ -77,6 +78,15 @@ class ReportedFinding(BaseModel):
     fixable: bool = Field(default=False, description="Whether an automatic fix exists.")
 
 
+class Dismissal(BaseModel):
+    """A tool-reported issue you judged not to be a problem, and why."""
+
+    file: str = Field(description="Repository-relative path of the tool's issue.")
+    line: int = Field(ge=1, description="The line the tool reported.")
+    rule: str = Field(default="", description="The tool's rule id.")
+    reason: str = Field(min_length=3, description="Why it is not a problem here.")
+
+
 class ProposedAction(BaseModel):
     """A side effect the specialist recommends (it runs only after human review)."""
 
@@ -88,6 +98,11 @@ class FindingsSubmission(BaseModel):
     """Submit your review: call this exactly once, when you are done."""
 
     findings: list[ReportedFinding] = Field(description="Every problem found (may be empty).")
+    dismissed: list[Dismissal] = Field(
+        default_factory=list,
+        description="Tool-reported issues that are not problems, each with the reason. "
+        "A tool issue you neither report nor dismiss is reported as unconfirmed.",
+    )
     summary: str = Field(description="What you examined and concluded.")
     confidence: float = Field(ge=0, le=1, description="0–1: confidence in the whole result.")
     open_questions: list[str] = Field(

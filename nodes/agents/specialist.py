@@ -27,6 +27,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -48,6 +49,7 @@ from pydantic import ValidationError
 
 from graphs.context import HandoffStyle, KeelContext
 from graphs.state import (
+    Finding,
     Handoff,
     PendingAction,
     PlanStep,
@@ -56,11 +58,15 @@ from graphs.state import (
     SpecialistState,
     Task,
     Usage,
+    merge_by_id,
 )
 from nodes.guards import validate
 from nodes.guards._verdict import guard_event
 from nodes.guards.attach import GUARD_NODES, attach_guards
+from tools.agent_tools import ANALYZERS
 
+from . import evidence as tool_evidence
+from .confidence import computed_confidence
 from .grounding import ground_findings
 from .prompts import (
     SPECIALIST_SUMMARY_PROMPT,
@@ -187,6 +193,19 @@ def _new_tool_results(messages: Sequence[BaseMessage]) -> int:
     return count
 
 
+def _recorded(state: SpecialistState, messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    """The state update that records the latest analyzer results as tool evidence."""
+    found = tool_evidence.record(messages, state["step"]["specialist"])
+    seen = set(state.get("analyzed", []))
+    scanned = [p for p in dict.fromkeys(tool_evidence.analyzed_paths(messages)) if p not in seen]
+    update: dict[str, Any] = {}
+    if found:
+        update["evidence"] = found
+    if scanned:
+        update["analyzed"] = scanned
+    return update
+
+
 def _tool_choice(
     messages: Sequence[BaseMessage], tools: Sequence[BaseTool], *, last_turn: bool
 ) -> str:
@@ -238,6 +257,7 @@ def build_specialist(
         if not messages:
             opening = handoff_messages(context.handoff, spec, state["task"], state["step"])
         pending_tools = _new_tool_results(messages)
+        recorded = _recorded(state, messages)
         tool_usage = Usage(
             input_tokens=0,
             output_tokens=0,
@@ -252,7 +272,12 @@ def build_specialist(
         if verdict.fired:
             return Command(
                 goto=verdict.guard,
-                update={"messages": opening, "usage": tool_usage, "verdict": verdict.pending()},
+                update={
+                    "messages": opening,
+                    "usage": tool_usage,
+                    "verdict": verdict.pending(),
+                    **recorded,
+                },
             )
         turns = int((state.get("usage") or {}).get("model_calls", 0))
         choice = _tool_choice(
@@ -263,10 +288,12 @@ def build_specialist(
         response = model.invoke([*messages, *opening])
         usage = usage_of(response, context.model, time.perf_counter() - started)
         usage["tool_calls"] = tool_usage["tool_calls"]
-        update: dict[str, Any] = {"messages": [*opening, response], "usage": usage}
-        if not isinstance(response, AIMessage) or not response.tool_calls:
+        update: dict[str, Any] = {"messages": [*opening, response], "usage": usage, **recorded}
+        if not isinstance(response, AIMessage) or not (
+            response.tool_calls or response.invalid_tool_calls  # malformed calls: tool_misuse
+        ):
             return Command(goto="finish", update=update)
-        if _submit_call(response) is not None:
+        if _submit_call(response) is not None and not response.invalid_tool_calls:
             return Command(goto="finish", update=update)
         verdict = guards.after_model_call(
             {**state, "messages": [*messages, *opening]}, response, policy
@@ -290,15 +317,38 @@ def build_specialist(
                 state, exc, agent=spec.name, call_id=call["id"] or "", policy=policy
             )
             return Command(goto=validate.GUARD_NAME, update={"verdict": verdict.pending()})
-        findings, dropped = ground_findings(state["repo"], submission.findings, spec.name)
+        grounded, dropped = ground_findings(state["repo"], submission.findings, spec.name)
         events = (
             [guard_event(validate.grounding_event(spec.name, dropped), spec.name)]
             if dropped
             else []
         )
         step = state["step"]
+        analyzers = [tool.name for tool in spec.tools if tool.name in ANALYZERS]
+        gaps = tool_evidence.coverage_gaps(analyzers, step["files"], state.get("analyzed", []))
+        backfilled, notes = tool_evidence.backfill(Path(state["repo"]), gaps, spec.name)
+        pool = merge_by_id(state.get("evidence", []), backfilled)
+        reconciled = tool_evidence.reconcile(pool, grounded, submission.dismissed)
+        findings: list[Finding] = reconciled.findings
+        prior = state.get("guard_events", [])
+        confidence, basis = computed_confidence(
+            submission.confidence,
+            reconciled.evidence,
+            repairs=sum(1 for e in prior if e["guard"] == validate.GUARD_NAME),
+            ungrounded=len(dropped),
+            guard_events=prior,
+            backfilled=len(gaps),
+            corroborated=bool(analyzers) or any(f.get("status") == "confirmed" for f in findings),
+        )
         open_questions = list(submission.open_questions)
         open_questions += [f"dropped ungrounded finding {reason}" for reason in dropped]
+        open_questions += notes + reconciled.unmatched_dismissals
+        unaddressed = reconciled.count("unaddressed")
+        if unaddressed:
+            open_questions.append(
+                f"{unaddressed} tool issue(s) neither reported nor dismissed by {spec.name}: "
+                "listed as unconfirmed"
+            )
         actions = [
             PendingAction(
                 id=action.name,
@@ -311,7 +361,9 @@ def build_specialist(
             for action in submission.proposed_actions
         ]
         ack = ToolMessage(
-            content=f"accepted {len(findings)} finding(s)",
+            content=f"accepted {len(grounded)} finding(s); "
+            + ", ".join(f"{k} {v}" for k, v in reconciled.summary().items())
+            + " tool issue(s)",
             tool_call_id=call["id"],
             name=SUBMIT_TOOL_NAME,
         )
@@ -321,6 +373,7 @@ def build_specialist(
                 "messages": [ack],
                 "guard_events": events,
                 "findings": findings,
+                "evidence": reconciled.evidence,
                 "pending_actions": actions,
                 "plan": [PlanStep(**{**step, "status": "done"})],
                 "handoffs": [
@@ -330,7 +383,10 @@ def build_specialist(
                         summary=submission.summary,
                         evidence=[f["id"] for f in findings],
                         open_questions=open_questions,
-                        confidence=submission.confidence,
+                        confidence=confidence,
+                        claimed_confidence=submission.confidence,
+                        confidence_basis=basis | reconciled.summary(),
+                        dismissed=tool_evidence.dismissed_lines(reconciled.evidence),
                     )
                 ],
             },

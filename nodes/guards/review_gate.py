@@ -31,6 +31,7 @@ from graphs.state import (
     PendingAction,
     PipelineState,
     ReviewRecord,
+    ToolEvidence,
     severity_at_least,
 )
 from nodes.actions import ACTION_ORDER, ActionArgsError, validate_action_args
@@ -83,8 +84,14 @@ def check_review_triggers(
     handoffs: Sequence[Handoff],
     thread_id: str,
     context: KeelContext,
+    evidence: Sequence[ToolEvidence] = (),
 ) -> list[str]:
-    """Return why human review is required (empty: the run may finish on its own)."""
+    """Return why human review is required (empty: the run may finish on its own).
+
+    `evidence` is the reconciled tool evidence: a serious issue (at or above the review
+    severity) that a specialist dismissed is a trigger, so a model's "not a problem" on
+    what a tool proved always reaches a human.
+    """
     triggers = []
     addressed = sorted({f"{f['file']}:{f['line']}" for f in findings if f["rule"] == RULE})
     if addressed:
@@ -114,6 +121,19 @@ def check_review_triggers(
     ]
     if severe:
         triggers.append(f"rule: {len(severe)} finding(s) at or above {context.review_min_severity}")
+    dismissed = sorted(
+        {
+            f"{e['file']}:{e['line']}"
+            for e in evidence
+            if e.get("status") == "dismissed"
+            and severity_at_least(e["severity"], context.review_min_severity)
+        }
+    )
+    if dismissed:
+        triggers.append(
+            f"rule: {len(dismissed)} tool issue(s) at or above {context.review_min_severity} "
+            f"dismissed by a specialist ({', '.join(dismissed[:5])})"
+        )
     low = [h for h in handoffs if h["confidence"] < context.review_confidence_threshold]
     if low:
         worst = min(h["confidence"] for h in low)
@@ -170,6 +190,8 @@ def build_review_request(state: Mapping[str, Any], triggers: list[str]) -> dict[
                 if severity_at_least(f["severity"], "medium")
             ][:50],
             "uncertainty": [q for h in handoffs for q in h["open_questions"]],
+            "confidence_basis": {h["source"]: h.get("confidence_basis", {}) for h in handoffs},
+            "dismissed": [line for h in handoffs for line in h.get("dismissed", [])],
             "triggers": triggers,
             "report_markdown": report.get("markdown", ""),
         },
@@ -264,6 +286,7 @@ def review_gate(
         handoffs=state.get("handoffs", []),
         thread_id=thread_id,
         context=context,
+        evidence=state.get("evidence", []),
     )
     actions = _gated_actions(state)
     request = build_review_request(state, triggers)
