@@ -127,8 +127,12 @@ class AgentGuards:
     def after_model_call(
         self, state: Mapping[str, Any], response: AIMessage, policy: GuardPolicy
     ) -> Verdict:
-        """Run the checks on the model's new tool calls; return the first that fires."""
-        if not response.tool_calls:
+        """Run the checks on the model's new tool calls; return the first that fires.
+
+        Malformed calls (`response.invalid_tool_calls`) are checked too: `tool_misuse` fires
+        on them before the loop and drift checks, which read only the parsed calls.
+        """
+        if not response.tool_calls and not response.invalid_tool_calls:
             return OK
         for verdict in (
             tool_misuse.check_after_model_call(

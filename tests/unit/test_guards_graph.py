@@ -190,6 +190,44 @@ def test_agent_calling_a_missing_tool_gets_guidance(repo: Path) -> None:
     model.assert_complete()
 
 
+def _not_json(i: int) -> AIMessage:
+    """A turn whose one tool call did not parse: the client puts it in invalid_tool_calls."""
+    bad = {"type": "invalid_tool_call", "id": f"bad{i}", "name": "scan", "args": "{not json,"}
+    return AIMessage("", invalid_tool_calls=[bad | {"error": "not JSON"}])
+
+
+def test_agent_whose_calls_never_parse_is_escalated_then_stopped(repo: Path) -> None:
+    # before: no tool call -> `finish` -> a reminder, every turn, until the budget stopped it
+    model = ScriptedChatModel(responses=[_plan(["app.py"]), *(_not_json(i) for i in range(4))])
+    graph, config, context = _run(repo, model, GuardPolicy())
+    # two nudges answer the malformed call with its parse error, the third turn asks a human
+    (interrupt,) = graph.get_state(config).interrupts
+    assert interrupt.value["packet"]["guard"] == "tool_misuse"
+    assert _events(graph, config) == [("tool_misuse", "nudge"), ("tool_misuse", "nudge")]
+    # what the model saw on its second turn: its call repaired (JSON arguments, same id)
+    # and answered by id with the parse error, so the request is valid for any server
+    sent = model.seen[2]
+    (repaired,) = [m for m in sent if isinstance(m, AIMessage) and m.invalid_tool_calls]
+    assert [(c["id"], c["args"]) for c in repaired.invalid_tool_calls] == [("bad0", "{}")]
+    (answer,) = [m for m in sent if isinstance(m, ToolMessage)]
+    assert answer.tool_call_id == "bad0" and answer.status == "error"
+    assert answer.content.startswith("Error: scan: arguments that are not JSON")
+    assert "'{not json,'" in answer.content and "send one JSON object with paths" in answer.content
+    # the reviewer lets it carry on; the fourth malformed turn halts it
+    _resume(graph, config, context, {"decisions": [{"type": "approve"}], "reviewer": "r"})
+    assert _events(graph, config) == [
+        ("tool_misuse", "nudge"),
+        ("tool_misuse", "nudge"),
+        ("tool_misuse", "escalate"),  # approved
+        ("tool_misuse", "halt"),
+    ]
+    (gate,) = graph.get_state(config).interrupts  # zero-confidence handoff -> review gate
+    result = _resume(graph, config, context, {"decisions": [{"type": "approve"}]})
+    assert result["status"] == "halted"
+    assert result["usage"]["model_calls"] == 5  # plan + 4 turns
+    model.assert_complete()
+
+
 def test_overspending_agent_asks_for_budget_then_asks_again_before_passing_it(
     repo: Path,
 ) -> None:
