@@ -344,6 +344,36 @@ def test_chatty_agent_context_is_compressed_and_early_facts_kept(repo: Path) -> 
     model.assert_complete()
 
 
+def test_verbose_agent_is_compressed_every_other_turn_and_always_under_the_limit(
+    repo: Path,
+) -> None:
+    """A model writing ~7,500 tokens every turn, against the default 12,000-token limit."""
+    turns = 10
+    replies = [
+        AIMessage(
+            f"turn {i}: " + "y" * 30_000,
+            tool_calls=[{"name": "grep", "args": {"pattern": f"q{i}"}, "id": f"grep{i}"}],
+        )
+        for i in range(turns)
+    ]
+    model = ScriptedChatModel(responses=[_plan(["app.py"]), *replies, _submit([])])
+    policy = GuardPolicy()
+    graph, config, _ = _run(repo, model, policy)
+    assert count_tokens_approximately(replies[:1]) > 7_500
+    prompts = [count_tokens_approximately(seen) for seen in model.seen[1:]]
+    assert max(prompts) < policy.compress_at_tokens  # every request the agent made
+    events = graph.get_state(config).values["guard_events"]
+    compressions = [e["reason"] for e in events if e["guard"] == "compress"]
+    assert [e["guard"] for e in events] == ["compress"] * len(compressions)
+    # a compression leaves room for a turn like the last: every other turn, not every one
+    assert 2 <= len(compressions) <= turns // 2
+    assert all(
+        re.search(r", cutting \d+ \(\d+ characters\); \d+ tokens after$", r) for r in compressions
+    )
+    assert graph.get_state(config).values["status"] == "done"
+    model.assert_complete()
+
+
 def test_deadline_halts_a_slow_agent(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.modules[__name__], "SLEEP_S", 1.1)
     model = ScriptedChatModel(responses=[_plan(["app.py"]), _call("slow", SCAN, 0)])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langchain_core.messages import (
@@ -65,8 +65,19 @@ def test_at_threshold_compresses_with_the_cut() -> None:
     verdict = check_before_model_call(messages, _policy(messages, 4))
     assert (verdict.guard, verdict.action) == ("compress", "compress")
     # len 12 - keep 4 = 8 is a ToolMessage (and 7's call): the cut moves back to 7
-    assert verdict.detail == {"tokens": tokens, "cut": 7, "summary_tokens": tokens // 8}
-    assert verdict.reason == f"context {tokens} tokens (limit {tokens}); folding 5 of 12 messages"
+    after = verdict.detail["after_tokens"]
+    assert verdict.detail == {
+        "tokens": tokens,
+        "cut": 7,
+        "summary_tokens": tokens // 8,
+        "goal_tokens": tokens - count_tokens_approximately(messages[10:]),  # room for a turn
+        "limit_tokens": tokens,
+        "after_tokens": after,
+    }
+    assert after < verdict.detail["goal_tokens"]  # folding alone got there: nothing cut
+    assert verdict.reason == (
+        f"context {tokens} tokens (limit {tokens}); folding 5 of 12 messages; {after} tokens after"
+    )
 
 
 def test_short_channel_is_never_compressed() -> None:
@@ -379,3 +390,218 @@ def test_node_reads_the_previous_summary_from_the_channel_not_the_state_key() ->
     legacy = {"messages": _channel(), "summary": previous, "verdict": verdict.pending()}
     summary = compress_node(AGENT)(legacy).update["messages"][3].content
     assert [i["file"] for i in _notes(summary)["issues"]] == ["z.py"]
+
+
+# --------------------------------------------------------------- huge messages (cut)
+
+LIMIT = GuardPolicy().compress_at_tokens  # 12,000: the default the black-box run used
+
+
+def _text(n: int, seed: str = "t") -> str:
+    """`n` characters whose head and tail are recognisable."""
+    body = f"<{seed}-head>" + "." * n
+    return body[: n - len(f"<{seed}-tail>")] + f"<{seed}-tail>"
+
+
+def _compress(
+    messages: list[BaseMessage], policy: GuardPolicy | None = None
+) -> tuple[Verdict, list[BaseMessage]]:
+    """Check, run the node, and apply its update with the channel's reducer."""
+    policy = policy or GuardPolicy()
+    verdict = check_before_model_call(messages, policy)
+    assert verdict.fired, "the check must fire"
+    state = {"messages": messages, "summary": "", "verdict": verdict.pending()}
+    update = compress_node(AGENT)(state).update
+    channel = cast(list[BaseMessage], add_messages(cast(Any, messages), update["messages"]))
+    assert update["messages"][0] == RemoveMessage(id=REMOVE_ALL_MESSAGES)
+    (recorded,) = update["guard_events"]
+    assert recorded["reason"] == verdict.reason
+    return verdict, channel
+
+
+def _with_ids(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """The messages with the ids LangGraph stamps on everything written to the channel."""
+    return [m.model_copy(update={"id": f"m{i}"}) for i, m in enumerate(messages)]
+
+
+def _protocol_intact(messages: list[BaseMessage]) -> bool:
+    """Each AI message with calls is followed directly by one result per call, in order."""
+    for index, message in enumerate(messages):
+        if isinstance(message, AIMessage) and message.tool_calls:
+            results = messages[index + 1 : index + 1 + len(message.tool_calls)]
+            if [getattr(m, "tool_call_id", None) for m in results] != [
+                c["id"] for c in message.tool_calls
+            ]:
+                return False
+        if isinstance(message, ToolMessage):
+            before = messages[:index]
+            calls = [m for m in before if isinstance(m, AIMessage) and m.tool_calls]
+            if not calls or message.tool_call_id not in {c["id"] for c in calls[-1].tool_calls}:
+                return False
+    return True
+
+
+def test_a_30k_token_tool_result_is_cut_under_the_threshold_in_one_compression() -> None:
+    huge = _text(120_000, "file")  # 30,000 tokens against the 12,000 limit
+    messages = _with_ids([*opening(), *turn([("read_file", {"path": "a.py"})], [huge], prefix="r")])
+    before = count_tokens_approximately(messages)
+    verdict, channel = _compress(messages)
+    after = count_tokens_approximately(channel)
+    assert before > 30_000 and after < LIMIT  # one compression is enough
+    assert verdict.detail["after_tokens"] == after
+    assert verdict.detail["cut"] == 2  # nothing to fold: the turn is all there is
+    # the result was not read yet: cut only as far as the limit needs, not to the goal
+    assert verdict.detail["goal_tokens"] == LIMIT // 4 <= after
+    assert verdict.reason == (
+        f"context {before} tokens (limit {LIMIT}); folding 0 of 4 messages, cutting 1 "
+        f"({len(huge) - len(str(channel[3].content))} characters); {after} tokens after"
+    )
+    assert channel[:3] == messages[:3]
+    result = channel[3]
+    assert isinstance(result, ToolMessage) and isinstance(result.content, str)
+    assert (result.id, result.tool_call_id, result.name) == ("m3", "r0", "read_file")
+    assert result.content.startswith("<file-head>") and result.content.endswith("<file-tail>")
+    kept = len(result.content) - len(result.content.split("\n\n")[1]) - 4
+    note = f"[keel: cut {120_000 - kept:,} of 120,000 characters from this tool result]"
+    assert f"\n\n{note}\n\n" in result.content
+    assert not check_before_model_call(channel, GuardPolicy()).fired  # no compress loop
+
+
+def test_an_oversized_reply_is_cut_to_leave_room_for_a_turn_like_it() -> None:
+    """A model writing ~7,500 tokens a turn: its replies are cut, the calls untouched."""
+    replies = [
+        ai([("grep", {"q": f"p{i}"})], prefix=f"g{i}_", content=_text(30_000, f"r{i}"))
+        for i in range(2)
+    ]
+    messages = _with_ids(
+        [
+            *opening(),
+            replies[0],
+            ToolMessage("no match", tool_call_id="g0_0", name="grep"),
+            replies[1],
+            ToolMessage("no match", tool_call_id="g1_0", name="grep"),
+        ]
+    )
+    newest = count_tokens_approximately(messages[4:])
+    verdict, channel = _compress(messages)
+    after = count_tokens_approximately(channel)
+    assert after < verdict.detail["goal_tokens"] == LIMIT - newest  # read: cut to the goal
+    assert after + newest < LIMIT  # the next turn of the same size fits
+    assert [m.id for m in channel] == [m.id for m in messages]
+    for i in (2, 4):
+        reply = channel[i]
+        assert isinstance(reply, AIMessage) and isinstance(reply.content, str)
+        assert reply.tool_calls == messages[i].tool_calls  # type: ignore[attr-defined]
+        assert reply.content.startswith(f"<r{i // 2 - 1}-head>")
+        assert "characters from this reply]" in reply.content
+    assert channel[3] == messages[3] and channel[5] == messages[5]  # small results kept
+
+
+def test_json_tool_result_stays_json_with_its_issues_and_short_values_whole() -> None:
+    issues = [_issue("a.py", i, fixable=True) for i in range(1, 4)]
+    tests = [f"tests/test_{i:05}.py" for i in range(2_000)]
+    payload = {
+        "issues": issues,
+        "count": 3,
+        "content": _text(90_000, "src"),
+        "tests": tests,
+        "truncated": False,
+    }
+    messages = [*opening(), ai([("bandit", {})], prefix="b"), _issues_result("b0", "bandit", [])]
+    messages[3] = ToolMessage(json.dumps(payload), tool_call_id="b0", name="bandit")
+    _, channel = _compress(messages)
+    assert count_tokens_approximately(channel) < LIMIT
+    data = json.loads(str(channel[3].content))
+    assert data["issues"] == issues  # whole, extra keys and all
+    assert (data["count"], data["truncated"]) == (3, False)
+    assert data["content"].startswith("<src-head>") and data["content"].endswith("<src-tail>")
+    assert "characters from this value]" in data["content"]
+    kept = len(data["tests"])
+    assert 0 < kept < 2_000 and data["tests"] == tests[:kept]
+    assert data["keel_cut"].startswith("[keel: cut ")
+    assert data["keel_cut"].endswith(
+        f"characters from this tool result; 'tests' keeps its first {kept} items]"
+    )
+    # folded later, its issues still reach the summary's keel-notes
+    assert [i["line"] for i in _notes(fold("", channel[2:4]))["issues"]] == [1, 2, 3]
+
+
+def test_a_message_cut_again_counts_against_its_original_size() -> None:
+    from nodes.guards.compress import _excerpt  # the cut itself, twice
+
+    once = _excerpt(_text(50_000, "x"), 2_000, "tool result")
+    twice = _excerpt(once, 500, "tool result")
+    assert once.startswith("<x-head>") and twice.startswith("<x-head>")
+    assert twice.endswith("<x-tail>") and len(twice) < len(once)
+    assert "\n\n[keel: cut 49,500 of 50,000 characters from this tool result]\n\n" in twice
+    assert _excerpt(twice, 500, "tool result") == twice  # a cut to its size is a no-op
+
+
+def test_cutting_keeps_the_opening_the_summary_and_the_protocol_intact() -> None:
+    previous = fold("", [_issues_result("o0", "bandit", [_issue("z.py", 1)])])
+    task = HumanMessage(_text(8_000, "task"))  # a long task: the anchor, never cut
+    messages = _with_ids(
+        [
+            opening()[0],
+            task,
+            HumanMessage(previous),
+            *turn(
+                [("read_file", {"path": "a.py"}), ("read_file", {"path": "b.py"})],
+                [_text(40_000, "a"), _text(40_000, "b")],
+                prefix="p",
+            ),
+            HumanMessage(_text(30_000, "reviewer")),  # a reviewer's long response
+            ai([("grep", {"q": "x"})], prefix="q", content=_text(20_000, "why")),
+            ToolMessage(_text(40_000, "grep"), tool_call_id="q0", name="grep"),
+        ]
+    )
+    _, channel = _compress(messages)
+    assert count_tokens_approximately(channel) < LIMIT
+    assert _protocol_intact(channel) and _pairs_intact(channel)
+    assert channel[:3] == messages[:3]  # system prompt, task and summary whole
+    assert [m.id for m in channel] == [m.id for m in messages]  # nothing folded or lost
+    for old, new in zip(messages[3:], channel[3:], strict=True):
+        assert type(new) is type(old)
+        assert new.content == old.content or len(str(old.content)) > 1_000  # big ones cut
+        if isinstance(old, AIMessage):
+            assert new.tool_calls == old.tool_calls  # type: ignore[attr-defined]
+        if isinstance(old, ToolMessage):
+            assert (new.tool_call_id, new.name) == (old.tool_call_id, old.name)  # type: ignore[attr-defined]
+    assert "characters from this message]" in str(channel[6].content)
+    # what the model has read is cut first; the result it has not read keeps the most
+    sizes = [len(str(m.content)) for m in channel[3:]]
+    assert sizes[-1] > 10 * max(sizes[:-1])
+
+
+def test_an_irreducible_channel_over_the_threshold_fires_once_then_not_next_turn() -> None:
+    system = opening()[0]
+    task = HumanMessage(_text(56_000, "task"))  # 14,000 tokens: the anchor alone is over
+    messages = _with_ids(
+        [system, task, *turn([("read_file", {"path": "a.py"})], [_text(40_000)], prefix="r")]
+    )
+    verdict, channel = _compress(messages)
+    after = count_tokens_approximately(channel)
+    opening_tokens = count_tokens_approximately(messages[:2])
+    assert LIMIT < opening_tokens < after  # over the limit, and it says so with the numbers
+    assert verdict.reason.endswith(
+        f"; {after} tokens after, still over the limit (the opening alone is "
+        f"{opening_tokens}; tool calls, issues and 400-character excerpts are kept); "
+        f"not compressed again until that would save {LIMIT // 8}"
+    )
+    assert channel[1] == messages[1]  # the task whole
+    assert len(str(channel[3].content)) < 600  # the result at its minimum excerpt
+    # right after it (the model node checks again) and on the next, small turn: quiet
+    assert not check_before_model_call(channel, GuardPolicy()).fired
+    small = [*channel, *turn([("grep", {"q": "x"})], [_text(2_000, "g")], prefix="s")]
+    assert not check_before_model_call(small, GuardPolicy()).fired
+    # once the channel has grown by enough to save an eighth of the limit: once more
+    grown = [*small, *turn([("grep", {"q": "y"})], [_text(30_000, "h")], prefix="u")]
+    again, channel = _compress(grown)
+    assert "still over the limit" in again.reason
+    assert not check_before_model_call(channel, GuardPolicy()).fired
+
+
+def test_small_messages_are_never_cut() -> None:
+    messages = [*opening(), *turn([("read_file", {"path": "a.py"})], ["x" * 400], prefix="r")]
+    policy = GuardPolicy(compress_at_tokens=1, compress_keep_last=2)  # nothing would fit
+    assert not check_before_model_call(messages, policy).fired  # 400 characters: kept whole
