@@ -65,6 +65,11 @@ def aggregate(results: Sequence[CaseResult]) -> dict[str, Any]:
         }
     tokens = [r.scores.get("usage_tokens") or 0.0 for r in results]
     cost = [r.scores.get("usage_cost_usd") or 0.0 for r in results]
+    sources = {"native": 0, "recovered": 0, "none": 0}
+    for result in results:
+        for key, count in (result.outputs.get("tool_call_sources") or {}).items():
+            sources[key] = sources.get(key, 0) + int(count)
+    answers = sum(sources.values())
     return {
         "cases": len(results),
         "findings": findings,
@@ -76,6 +81,12 @@ def aggregate(results: Sequence[CaseResult]) -> dict[str, Any]:
             "cost_usd_total": sum(cost),
             "cost_usd_mean": mean(cost) if cost else 0.0,
             "seconds_total": sum(r.scores.get("usage_seconds") or 0.0 for r in results),
+        },
+        "tool_calls": {
+            **sources,
+            "answers": answers,
+            "parse_rate": (sources["native"] + sources["recovered"]) / answers if answers else None,
+            "native_rate": sources["native"] / answers if answers else None,
         },
         "errors": [r.case["id"] for r in results if r.outputs.get("error")],
     }
@@ -107,6 +118,13 @@ def format_summary(summary: dict[str, Any], title: str) -> str:
         f"max {usage['tokens_max']:.0f}; cost ${usage['cost_usd_total']:.4f}; "
         f"wall {usage['seconds_total']:.1f}s over {summary['cases']} case(s)"
     )
+    calls = summary.get("tool_calls") or {}
+    if calls.get("answers"):
+        lines.append(
+            f"tool calls: {calls['answers']} model answers, parse rate {_fmt(calls['parse_rate'])}"
+            f" (native {calls['native']}, recovered from text {calls['recovered']}, "
+            f"none {calls['none']})"
+        )
     if summary["errors"]:
         lines.append(f"errors: {summary['errors']}")
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from langgraph.types import Command
 
 from graphs.context import HandoffStyle, KeelContext
 from graphs.review import build_review_graph
+from keel.toolcalls import SOURCE_KEY
 from nodes.guards.attach import GUARD_NODES
 from nodes.guards.policy import GuardPolicy
 
@@ -66,6 +67,8 @@ class _Recorder:
         self.trajectories: dict[str, list[dict[str, Any]]] = {}
         self.guard_nodes: list[str] = []
         self.max_prompt_tokens: dict[str, int] = {}
+        self.tool_call_sources: dict[str, int] = {"native": 0, "recovered": 0, "none": 0}
+        """Model answers by where their tool calls came from (every answer should call)."""
 
     def task_result(self, namespace: tuple[str, ...], chunk: Mapping[str, Any]) -> None:
         name = str(chunk.get("name") or "")
@@ -85,6 +88,12 @@ class _Recorder:
         for message in messages:
             if not isinstance(message, AIMessage):
                 continue
+            source = (message.response_metadata or {}).get(SOURCE_KEY) or (
+                "native" if message.tool_calls or message.invalid_tool_calls else "none"
+            )
+            if not message.tool_calls and source != "none":
+                source = "none"  # only malformed calls: the answer produced no usable call
+            self.tool_call_sources[source] = self.tool_call_sources.get(source, 0) + 1
             tokens = message.usage_metadata["input_tokens"] if message.usage_metadata else 0
             self.max_prompt_tokens[agent] = max(self.max_prompt_tokens.get(agent, 0), tokens)
             if message.tool_calls:
@@ -215,6 +224,7 @@ def run_case(
         "guard_events": list(values.get("guard_events") or []),
         "usage": dict(values.get("usage") or {}),
         "max_prompt_tokens": recorder.max_prompt_tokens,
+        "tool_call_sources": recorder.tool_call_sources,
         "model": model,
         "handoff": handoff,
         "seconds": round(time.perf_counter() - started, 3),

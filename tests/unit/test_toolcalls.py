@@ -1,0 +1,58 @@
+"""Tool calls a local model wrote as text are recovered; broken ones reach the guards."""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage
+
+from keel.toolcalls import SOURCE_KEY, recover_tool_calls, with_recovered_calls
+
+TOOLS = {"run_bandit", "submit_findings"}
+
+
+def test_a_fenced_call_followed_by_prose_is_recovered() -> None:
+    text = (
+        '```json\n{"name": "run_bandit", "arguments": {"paths": ["app.py"]}}\n```\n'
+        "**Explanation**: this scans the file."
+    )
+    calls, invalid = recover_tool_calls(text, TOOLS)
+    assert [(c["name"], c["args"]) for c in calls] == [("run_bandit", {"paths": ["app.py"]})]
+    assert invalid == []
+
+
+def test_tagged_calls_win_and_string_arguments_are_decoded() -> None:
+    text = (
+        'Sure. <tool_call>\n{"name": "run_bandit", "arguments": "{\\"paths\\": []}"}\n'
+        '</tool_call><tool_call>{"name": "submit_findings", "arguments": {"findings": [], '
+        '"summary": "s", "confidence": 0.5}}'  # the second block is not closed
+    )
+    calls, _ = recover_tool_calls(text, TOOLS)
+    assert [c["name"] for c in calls] == ["run_bandit", "submit_findings"]
+    assert calls[0]["args"] == {"paths": []}
+    assert calls[0]["id"] != calls[1]["id"]
+
+
+def test_a_bare_object_with_parameters_is_recovered() -> None:
+    calls, _ = recover_tool_calls('I will call {"name": "run_bandit", "parameters": {}} now', TOOLS)
+    assert [c["name"] for c in calls] == ["run_bandit"]
+
+
+def test_broken_json_naming_a_tool_is_an_invalid_call_with_the_error() -> None:
+    calls, invalid = recover_tool_calls('{"name": "run_bandit", "arguments": {not json,}', TOOLS)
+    assert calls == []
+    [bad] = invalid
+    assert bad["name"] == "run_bandit" and "not JSON" in (bad["error"] or "")
+
+
+def test_objects_that_name_no_offered_tool_stay_text() -> None:
+    text = 'Example: {"name": "rm_rf", "arguments": {}} and {"a": 1}'
+    assert recover_tool_calls(text, TOOLS) == ([], [])
+
+
+def test_native_calls_are_left_alone_and_the_source_is_recorded() -> None:
+    native = AIMessage("", tool_calls=[{"name": "run_bandit", "args": {}, "id": "n1"}])
+    assert with_recovered_calls(native, TOOLS).response_metadata[SOURCE_KEY] == "native"
+    prose = with_recovered_calls(AIMessage("No problems found."), TOOLS)
+    assert prose.response_metadata[SOURCE_KEY] == "none" and prose.tool_calls == []
+    written = with_recovered_calls(AIMessage('{"name": "run_bandit", "arguments": {}}'), TOOLS)
+    assert written.response_metadata[SOURCE_KEY] == "recovered"
+    assert [c["name"] for c in written.tool_calls] == ["run_bandit"]
