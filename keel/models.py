@@ -3,8 +3,9 @@
 * `offline` — Keel's deterministic policy model (`keel.offline`), the default.
 * `openai-compatible:NAME` — `ChatOpenAI` against `OPENAI_BASE_URL` (vLLM, llama.cpp,
   Ollama, LM Studio, ...) with model `NAME`.
-* `local` / `local:/path/to/model.gguf` — a llama.cpp server that Keel starts and stops
-  (`keel.local_model`), driven through `ChatOpenAI`; `local` serves SmolLM2-135M-Instruct.
+* `local` / `local:NAME` / `local:/path/to/model.gguf` — llama.cpp's `llama-server`, which
+  Keel starts and stops (`keel.local_model`), driven through `ChatOpenAI`; `local` serves
+  Qwen2.5-Coder-0.5B-Instruct, `NAME` is a model of `keel.model_store.CATALOG`.
 * anything else — `langchain.chat_models.init_chat_model(id)`, e.g. `openai:gpt-4o-mini`;
   `OPENAI_BASE_URL` / `OPENAI_API_KEY` are honoured by the OpenAI provider.
 
@@ -51,7 +52,7 @@ def model_label(model_id: str) -> str:
     """Return the label reports carry for a model id.
 
     `offline` for the policy model, `local:<model name>` for a local GGUF model (e.g.
-    `local:SmolLM2-135M-Instruct`), the id itself otherwise.
+    `local:Qwen2.5-Coder-0.5B-Instruct`), the id itself otherwise.
     """
     if local_model.is_local(model_id):
         return local_model.local_label(model_id)
@@ -76,7 +77,8 @@ def chat_model(model_id: str, settings: Settings | None = None) -> BaseChatModel
         for part in (
             model_id,
             settings.openai_base_url,
-            settings.llama_python,
+            settings.llama_server,
+            settings.models_dir,
             settings.local_max_tokens,
             settings.local_ctx,
             settings.local_threads,
@@ -124,7 +126,8 @@ def _local(model_id: str, settings: Settings) -> BaseChatModel:
     try:
         server = local_model.shared_server(
             model_id,
-            llama_python=settings.llama_python,
+            llama_server=settings.llama_server,
+            models_dir=settings.models_dir,
             options=options,
             log_dir=settings.home / "local-model",
         )
@@ -145,23 +148,66 @@ def _local(model_id: str, settings: Settings) -> BaseChatModel:
 
 @functools.cache
 def _llama_cpp_chat() -> type[ChatOpenAI]:
-    """Return `ChatOpenAI` adapted to llama-cpp-python's `chatml-function-calling` format.
+    """Return `ChatOpenAI` adapted to llama.cpp's `llama-server --jinja`.
 
-    That format knows two tool choices: `auto` and a named tool. It answers `required`
-    (what `ChatOpenAI` sends for `any`) with HTTP 500, and without a tool choice it hides the
-    tools from the model. So `any`, `required` and no choice are sent as `auto`; a named
-    tool stays forced (the model's arguments are then constrained by the tool's schema).
-    Its request schema also rejects `"content": null`, which `ChatOpenAI` sends for an
-    assistant turn that only calls tools (HTTP 500 on every turn after the first tool
-    call), so such content is sent as `""`.
+    * **Tool choice.** The server takes `auto`, `none` and `required` (a grammar that ends
+      the answer with a call in the template's native format) and ignores a named tool.
+      `any` is sent as `required`; a named tool as `required` with only that tool offered,
+      so the grammar can only produce that call.
+    * **Calls written as text.** A small model sometimes writes the call's JSON in its
+      answer instead (fenced, bare, or as a `<tool_call>` the server did not parse): such
+      answers get their calls recovered (`keel.toolcalls`), and every answer records where
+      its calls came from (`response_metadata["keel_tool_calls"]`).
+    * **Content.** An assistant turn that only calls tools is sent with `""` content, not
+      `null`, which some llama.cpp request schemas reject.
     """
+    from langchain_core.callbacks import CallbackManagerForLLMRun
+    from langchain_core.messages import AIMessage, BaseMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
     from langchain_openai import ChatOpenAI
+
+    from keel.toolcalls import with_recovered_calls
+
+    def _names(tools: Any) -> list[str]:
+        return [
+            str(t.get("function", {}).get("name") or t.get("name") or "")
+            for t in tools or []
+            if isinstance(t, dict)
+        ]
 
     class LlamaCppChatOpenAI(ChatOpenAI):
         def bind_tools(self, tools: Any, *, tool_choice: Any = None, **kwargs: Any) -> Any:
-            if tool_choice in (None, "any", "required"):
-                tool_choice = "auto"
+            if tool_choice in ("any", "required", True):
+                tool_choice = "required"
+            elif isinstance(tool_choice, str) and tool_choice not in ("auto", "none"):
+                wanted = tool_choice
+                chosen = [t for t in tools if getattr(t, "name", None) == wanted]
+                chosen = chosen or [
+                    t for t in tools if isinstance(t, dict) and wanted in _names([t])
+                ]
+                if chosen:
+                    tools, tool_choice = chosen, "required"
             return super().bind_tools(tools, tool_choice=tool_choice, **kwargs)
+
+        def _generate(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: CallbackManagerForLLMRun | None = None,
+            **kwargs: Any,
+        ) -> ChatResult:
+            result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+            offered = _names(kwargs.get("tools"))
+            generations = [
+                ChatGeneration(
+                    message=with_recovered_calls(g.message, offered),
+                    generation_info=g.generation_info,
+                )
+                if isinstance(g.message, AIMessage)
+                else g
+                for g in result.generations
+            ]
+            return ChatResult(generations=generations, llm_output=result.llm_output)
 
         def _get_request_payload(
             self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any
