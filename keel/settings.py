@@ -20,7 +20,8 @@ never copied into `os.environ`.
 | `KEEL_REVIEWER` | `$USER` | identity recorded with review decisions |
 | `KEEL_EFFECT_JOURNAL` | unset | JSONL audit journal of executed side effects |
 | `KEEL_HANDOFF` | `packet` | what a specialist receives: `packet`, `summary` or `full` |
-| `KEEL_LLAMA_PYTHON` | `.keel-tools/llama` | Python with `llama_cpp.server` (`KEEL_MODEL=local`) |
+| `KEEL_LLAMA_SERVER` | `make local-model`'s | llama.cpp's `llama-server` (`KEEL_MODEL=local`) |
+| `KEEL_MODELS_DIR` | `~/.keel/models` | the local models' GGUF files (`make local-model`) |
 | `KEEL_LOCAL_MAX_TOKENS` | 256 | reply cap of a local model (sent as `max_tokens`) |
 | `KEEL_LOCAL_CTX` | 16384 | context window of the local llama.cpp server |
 | `KEEL_LOCAL_THREADS` | 2 | CPU threads of the local llama.cpp server |
@@ -66,8 +67,10 @@ class Settings:
     tool_timeout_s: float
     effect_journal: str
     reviewer: str
-    llama_python: str | None = None
-    """`KEEL_LLAMA_PYTHON`: interpreter with `llama_cpp.server` (default `.keel-tools/llama`)."""
+    llama_server: str | None = None
+    """`KEEL_LLAMA_SERVER`: the `llama-server` binary (default: `make local-model`'s)."""
+    models_dir: str | None = None
+    """`KEEL_MODELS_DIR`: directory of the local models' GGUF files (default `~/.keel/models`)."""
     local_max_tokens: int = 256
     """`KEEL_LOCAL_MAX_TOKENS`: reply cap of a local model."""
     local_ctx: int = 16384
@@ -127,6 +130,12 @@ class Settings:
             raise SettingsError(
                 f"KEEL_HANDOFF={handoff!r} is not one of {', '.join(HANDOFF_STYLES)}"
             )
+        if merged.get("KEEL_LLAMA_PYTHON"):
+            raise SettingsError(
+                "KEEL_LLAMA_PYTHON is no longer read: KEEL_MODEL=local runs llama.cpp's "
+                "llama-server binary; unset it, and set KEEL_LLAMA_SERVER=/path/to/llama-server "
+                "if make local-model's (~/.keel/tools/llama-server/bin) is not the one to use"
+            )
         return cls(
             model=get("KEEL_MODEL", "offline"),
             openai_base_url=merged.get("OPENAI_BASE_URL") or None,
@@ -141,7 +150,8 @@ class Settings:
             tool_timeout_s=number("KEEL_TOOL_TIMEOUT", "300", float),
             effect_journal=get("KEEL_EFFECT_JOURNAL", ""),
             reviewer=get("KEEL_REVIEWER", merged.get("USER", "") or "unknown"),
-            llama_python=merged.get("KEEL_LLAMA_PYTHON") or None,
+            llama_server=merged.get("KEEL_LLAMA_SERVER") or None,
+            models_dir=merged.get("KEEL_MODELS_DIR") or None,
             local_max_tokens=_positive(
                 int(number("KEEL_LOCAL_MAX_TOKENS", "256", int)), "KEEL_LOCAL_MAX_TOKENS"
             ),

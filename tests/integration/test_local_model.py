@@ -1,4 +1,4 @@
-"""A real small model end to end: `keel review` on SmolLM2-135M served by llama.cpp.
+"""A real small model end to end: `keel review` on SmolLM2-135M served by `llama-server`.
 
 A 135M-parameter model is the honest adversary for the guards: it answers with empty or
 free-form text, wrong arguments, repeated calls and rambling. These tests assert only what
@@ -8,9 +8,11 @@ specialists' globs when the model's plan does not), every malformed output met a
 no ungrounded finding reaches the report, the approval gate held, and the report names the
 model — and print the figures and guard events it caused (docs/local-model.md).
 
-The stack lives in its own venv (`.keel-tools/llama`, or `~/.keel/tools/llama`); when it
-is missing the test runs `scripts/install-local-model.sh` (~5 min: llama.cpp compiles).
-Opt out with `KEEL_SKIP_LOCAL_MODEL=1`.
+The model is `KEEL_MODEL=local:smollm2-135m` (the catalog's SmolLM2-135M-Instruct, in
+`KEEL_MODELS_DIR` or `~/.keel/models`), served by llama.cpp's `llama-server`
+(`KEEL_LLAMA_SERVER`, or `make local-model`'s `~/.keel/tools/llama-server`); when either is
+missing the test runs `scripts/install-local-model.sh smollm2-135m` (~8 min the first time:
+llama.cpp compiles). Opt out with `KEEL_SKIP_LOCAL_MODEL=1`.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from typing import Any
 
 import pytest
 
-from keel.local_model import LocalModelError, find_llama_python, resolve_gguf
+from keel.local_model import LocalModelError, find_llama_server, resolve_gguf
 from keel.sample import build_sample_repo
 
 ROOT = Path(__file__).resolve().parents[2]
+MODEL = "local:smollm2-135m"
 FINAL_STATUSES = {"done", "awaiting_approval", "halted", "budget_exhausted"}
 EXIT_OK = {0: "done", 3: "awaiting approval", 7: "halted by a guard"}
 GUARD_VERDICTS = {"nudge", "escalate", "halt", "compress"}
@@ -49,21 +52,27 @@ TIGHT_GUARDS = {
 }
 
 
+def _stack() -> Path:
+    """The `llama-server` binary, after checking that the model resolves (and verifies)."""
+    server = find_llama_server(os.environ.get("KEEL_LLAMA_SERVER"), root=ROOT)
+    resolve_gguf(MODEL, os.environ.get("KEEL_MODELS_DIR"))
+    return server
+
+
 @pytest.fixture(scope="module")
-def llama_python() -> Path:
-    """The server's interpreter, installing the local stack first if it is missing."""
+def llama_server() -> Path:
+    """The server binary, installing the local stack (and the model) first if missing."""
     if os.environ.get("KEEL_SKIP_LOCAL_MODEL") == "1":
         pytest.skip("KEEL_SKIP_LOCAL_MODEL=1: the local-model test was switched off")
     try:
-        python = find_llama_python(os.environ.get("KEEL_LLAMA_PYTHON"), root=ROOT)
-        resolve_gguf("local", python)
-        return python
+        return _stack()
     except LocalModelError:
         pass
     started = time.monotonic()
     proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "install-local-model.sh")],
+        ["bash", str(ROOT / "scripts" / "install-local-model.sh"), MODEL.partition(":")[2]],
         cwd=ROOT,
+        env={**os.environ, "KEEL_VENV_PYTHON": sys.executable},
         capture_output=True,
         text=True,
         timeout=1800,
@@ -72,9 +81,7 @@ def llama_python() -> Path:
     print(f"\ninstall-local-model.sh: exit {proc.returncode} in {time.monotonic() - started:.0f} s")
     print(proc.stdout[-2000:])
     assert proc.returncode == 0, proc.stderr[-4000:]
-    python = find_llama_python(os.environ.get("KEEL_LLAMA_PYTHON"), root=ROOT)
-    resolve_gguf("local", python)
-    return python
+    return _stack()
 
 
 def _guard_events(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,12 +171,17 @@ def _assert_report(repo: Path, payload: dict[str, Any], events: list[dict[str, A
 
 @pytest.mark.local_model
 @pytest.mark.slow
-def test_review_on_smollm2_stays_bounded(llama_python: Path, tmp_path: Path) -> None:
+def test_review_on_smollm2_stays_bounded(llama_server: Path, tmp_path: Path) -> None:
     repo = build_sample_repo(tmp_path / "sample")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "OPENAI_"))}
     env |= TIGHT_GUARDS | {
-        "KEEL_MODEL": "local",
-        "KEEL_LLAMA_PYTHON": str(llama_python),
+        "KEEL_MODEL": MODEL,
+        "KEEL_LLAMA_SERVER": str(llama_server),
+        **(
+            {"KEEL_MODELS_DIR": os.environ["KEEL_MODELS_DIR"]}
+            if "KEEL_MODELS_DIR" in os.environ
+            else {}
+        ),
         "KEEL_HOME": str(tmp_path / "home"),
         "KEEL_DATABASE_URL": f"sqlite:///{tmp_path / 'keel.db'}",
         "KEEL_REVIEWER": "local-model-test",
@@ -218,7 +230,7 @@ def test_review_on_smollm2_stays_bounded(llama_python: Path, tmp_path: Path) -> 
 @pytest.mark.local_model
 @pytest.mark.slow
 def test_security_specialist_on_smollm2_ends_within_its_steps(
-    llama_python: Path, tmp_path: Path
+    llama_server: Path, tmp_path: Path
 ) -> None:
     from graphs.context import KeelContext
     from graphs.review import SPECIALISTS
@@ -230,13 +242,14 @@ def test_security_specialist_on_smollm2_ends_within_its_steps(
     repo = build_sample_repo(tmp_path / "sample")
     settings = Settings.load(
         {
-            "KEEL_LLAMA_PYTHON": str(llama_python),
+            "KEEL_LLAMA_SERVER": str(llama_server),
+            "KEEL_MODELS_DIR": os.environ.get("KEEL_MODELS_DIR", ""),
             "KEEL_HOME": str(tmp_path / "home"),
             "KEEL_LOCAL_CTX": TIGHT_GUARDS["KEEL_LOCAL_CTX"],
         },
         dotenv=tmp_path / "none",
     )
-    model = chat_model("local", settings)
+    model = chat_model(MODEL, settings)
     security = next(s for s in SPECIALISTS if s.name == "security")
     graph = build_specialist(security, lambda _id: model)
     policy = GuardPolicy(max_agent_steps=6, max_tool_calls=8, compress_at_tokens=6000)
@@ -257,7 +270,7 @@ def test_security_specialist_on_smollm2_ends_within_its_steps(
     started = time.monotonic()
     result = graph.invoke(
         {"repo": str(repo), "task": task, "step": step},
-        context=KeelContext(model="local", guards=policy),
+        context=KeelContext(model=MODEL, guards=policy),
     )
     wall = time.monotonic() - started
     events = result.get("guard_events") or []
@@ -279,29 +292,50 @@ def test_security_specialist_on_smollm2_ends_within_its_steps(
 
 # ------------------------------------------------- lifecycle, without llama.cpp (fast)
 
+# A stand-in for llama-server: answers /health on the --port it is given, records its pid,
+# and ignores SIGTERM (like a server busy generating).
 _FAKE_SERVER = """\
-import signal, sys
+import os, signal, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
-signal.signal(signal.SIGTERM, signal.SIG_IGN)  # like a server busy generating
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+open(os.environ["FAKE_PID_FILE"], "w").write(str(os.getpid()))
 port = int(sys.argv[sys.argv.index("--port") + 1])
 class H(BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_response(200 if self.path == "/v1/models" else 404)
+        self.send_response(200 if self.path == "/health" else 404)
         self.end_headers()
-        self.wfile.write(b'{"data": []}')
+        self.wfile.write(b'{"status": "ok"}')
     def log_message(self, *a):
         pass
 HTTPServer(("127.0.0.1", port), H).serve_forever()
 """
 
 
-def _fake_llama_cpp(tmp_path: Path, body: str) -> Path:
-    package = tmp_path / "fake" / "llama_cpp" / "server"
-    package.mkdir(parents=True)
-    (package.parent / "__init__.py").write_text("")
-    (package / "__init__.py").write_text("")
-    (package / "__main__.py").write_text(body)
-    return tmp_path / "fake"
+def _fake_binary(tmp_path: Path, body: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    binary = tmp_path / "bin" / "llama-server"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    binary.write_text(f"#!{sys.executable}\n{body}")
+    binary.chmod(0o755)
+    monkeypatch.setenv("FAKE_PID_FILE", str(tmp_path / "server.pid"))
+    return binary
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (an unreaped orphan counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_server_lifecycle_health_wait_then_sigkill_after_ignored_sigterm(
@@ -309,17 +343,20 @@ def test_server_lifecycle_health_wait_then_sigkill_after_ignored_sigterm(
 ) -> None:
     from keel.local_model import LlamaServer, ServerOptions
 
-    monkeypatch.setenv("PYTHONPATH", str(_fake_llama_cpp(tmp_path, _FAKE_SERVER)))
+    binary = _fake_binary(tmp_path, _FAKE_SERVER, monkeypatch)
     gguf = tmp_path / "Tiny-Model.Q4_K_M.gguf"
     gguf.write_bytes(b"GGUF")
     options = ServerOptions(start_timeout_s=30, stop_timeout_s=1)
-    server = LlamaServer(gguf, python=Path(sys.executable), options=options, log_dir=tmp_path)
+    server = LlamaServer(gguf, binary=binary, options=options, log_dir=tmp_path)
     with server:
         assert server.running and server.name == "Tiny-Model"
         assert server.base_url.startswith("http://127.0.0.1:")
         proc = server._proc
+        server_pid = int((tmp_path / "server.pid").read_text())
+        assert _alive(server_pid)
     assert proc is not None and proc.returncode == -9  # SIGTERM ignored, then SIGKILL
     assert not server.running
+    assert _gone_within(server_pid, 5), "the server outlived its supervisor"
 
 
 def test_server_that_exits_early_fails_with_its_log(
@@ -327,11 +364,66 @@ def test_server_that_exits_early_fails_with_its_log(
 ) -> None:
     from keel.local_model import LlamaServer
 
-    body = "import sys\nprint('error loading model: bad magic')\nsys.exit(3)\n"
-    monkeypatch.setenv("PYTHONPATH", str(_fake_llama_cpp(tmp_path, body)))
-    server = LlamaServer(tmp_path / "m.gguf", python=Path(sys.executable), log_dir=tmp_path)
+    body = "import sys\nprint('error loading model: bad magic', flush=True)\nsys.exit(3)\n"
+    binary = _fake_binary(tmp_path, body, monkeypatch)
+    server = LlamaServer(tmp_path / "m.gguf", binary=binary, log_dir=tmp_path)
     with pytest.raises(LocalModelError, match="exited with code 3(.|\n)*bad magic"):
         server.start()
+
+
+def test_port_taken_before_bind_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keel.local_model import LlamaServer, ServerOptions
+
+    body = (
+        "import os, pathlib, sys\n"
+        f"tries = pathlib.Path({str(tmp_path / 'tries')!r})\n"
+        "tries.write_text(tries.read_text() + 'x' if tries.exists() else 'x')\n"
+        "if len(tries.read_text()) == 1:\n"
+        '    print("couldn\'t bind HTTP server socket, hostname: 127.0.0.1", flush=True)\n'
+        "    sys.exit(1)\n" + _FAKE_SERVER
+    )
+    binary = _fake_binary(tmp_path, body, monkeypatch)
+    options = ServerOptions(start_timeout_s=30, stop_timeout_s=1)
+    with LlamaServer(tmp_path / "m.gguf", binary=binary, options=options, log_dir=tmp_path):
+        assert (tmp_path / "tries").read_text() == "xx"
+
+
+_KEEL_STAND_IN = """\
+import sys, threading, time
+from pathlib import Path
+from keel.local_model import LlamaServer, ServerOptions
+server = LlamaServer(Path("m.gguf"), binary=Path(sys.argv[1]), log_dir=Path(sys.argv[2]),
+                     options=ServerOptions(start_timeout_s=30))
+# started from a worker thread that then ends, as LangGraph runs sync nodes
+worker = threading.Thread(target=server.start)
+worker.start()
+worker.join()
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_server_dies_with_keel_not_with_the_thread_that_started_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binary = _fake_binary(tmp_path, _FAKE_SERVER, monkeypatch)
+    keel = subprocess.Popen(
+        [sys.executable, "-c", _KEEL_STAND_IN, str(binary), str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert keel.stdout is not None and keel.stdout.readline().strip() == "ready"
+        server_pid = int((tmp_path / "server.pid").read_text())
+        time.sleep(1.5)  # the starting thread is gone: the server must still run
+        assert _alive(server_pid)
+        keel.kill()  # Keel dies without stopping it (no atexit)
+        keel.wait(timeout=10)
+        assert _gone_within(server_pid, 5), "the server outlived Keel"
+    finally:
+        keel.kill()
+        keel.wait(timeout=10)
 
 
 def test_missing_stack_is_a_clear_model_error(
@@ -341,22 +433,23 @@ def test_missing_stack_is_a_clear_model_error(
     from keel.models import ModelError, chat_model
     from keel.settings import Settings
 
-    monkeypatch.setattr(local_model, "USER_TOOLS_VENV", tmp_path / "user" / "llama")
+    monkeypatch.setattr(local_model, "USER_TOOLS_DIR", tmp_path / "user")
 
     settings = Settings.load(
-        {"KEEL_LLAMA_PYTHON": str(tmp_path / "nope"), "KEEL_HOME": str(tmp_path)},
+        {"KEEL_LLAMA_SERVER": str(tmp_path / "nope"), "KEEL_HOME": str(tmp_path)},
         dotenv=tmp_path / "none",
     )
-    with pytest.raises(ModelError, match="KEEL_LLAMA_PYTHON=.* is not an executable"):
+    with pytest.raises(ModelError, match="KEEL_LLAMA_SERVER=.* is not an executable"):
         chat_model("local", settings)
     with pytest.raises(LocalModelError, match="install-local-model.sh"):
-        find_llama_python(None, root=tmp_path)
+        find_llama_server(None, root=tmp_path)
 
 
 def test_labels() -> None:
     from keel.models import model_label
 
-    assert model_label("local") == "local:SmolLM2-135M-Instruct"
+    assert model_label(MODEL) == "local:SmolLM2-135M-Instruct"
+    assert model_label("local") == "local:Qwen2.5-Coder-0.5B-Instruct"
     assert model_label("local:/m/qwen2.5-coder-7b-instruct-q4_k_m.gguf") == (
         "local:qwen2.5-coder-7b-instruct"
     )
