@@ -25,9 +25,11 @@ $(STAMP): pyproject.toml
 tools:
 	@scripts/install-tools.sh
 
-## local-model: llama.cpp server + SmolLM2-135M in their own venv (.keel-tools/llama; ~5 min compile); then KEEL_MODEL=local
-local-model:
-	@scripts/install-local-model.sh
+## local-model: llama.cpp's llama-server (~/.keel/tools; ~10 min compile, once) + GGUF models (~/.keel/models); then KEEL_MODEL=local
+##   MODELS="qwen2.5-coder-0.5b smollm2-135m qwen2.5-coder-1.5b" adds the 1.5B (list: python -m keel.model_store list)
+MODELS ?= qwen2.5-coder-0.5b smollm2-135m
+local-model: venv
+	@KEEL_VENV_PYTHON=$(BIN)/python scripts/install-local-model.sh $(MODELS)
 
 ## sample: (re)build the sample git repository to review at .keel/sample
 sample: venv
