@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .experiment import CaseResult
-from .matching import finding_matches
+from .matching import finding_matches, is_match
 
-__all__ = ["BINS", "calibrate", "format_calibration"]
+__all__ = ["BINS", "calibrate", "format_calibration", "handoff_points"]
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
 """Confidence bin edges (the last includes 1.0)."""
@@ -57,6 +57,42 @@ def _bins(points: Sequence[tuple[str, float, bool]]) -> tuple[list[dict[str, Any
     return rows, (error if total else None)
 
 
+def handoff_points(results: Sequence[CaseResult]) -> list[tuple[str, float, float, bool]]:
+    """(specialist, computed confidence, claimed confidence, right) per handoff.
+
+    A handoff is *right* when every expected finding of its specialist's area was reported
+    (by anyone: the report is what the reviewer sees) — missing a flaw is the failure the
+    confidence must warn of. The claim is the model's own number (the computed value for
+    handoffs written by a guard, which claim nothing).
+    """
+    points = []
+    for result in results:
+        reported = result.outputs.get("findings") or []
+        expected = result.case["reference"]["findings"]
+        for handoff in result.outputs.get("handoffs") or []:
+            area = str(handoff.get("source"))
+            mine = [e for e in expected if e.get("category") == area]
+            found = [any(is_match(r, e) for r in reported) for e in mine]
+            computed = float(handoff.get("confidence", 0.0))
+            claimed = float(handoff.get("claimed_confidence", computed))
+            points.append((area, computed, claimed, all(found)))
+    return points
+
+
+def _handoff_calibration(results: Sequence[CaseResult]) -> dict[str, Any]:
+    points = handoff_points(results)
+    computed_rows, computed_ece = _bins([(a, c, ok) for a, c, _, ok in points])
+    claimed_rows, claimed_ece = _bins([(a, c, ok) for a, _, c, ok in points])
+    return {
+        "handoffs": len(points),
+        "right": sum(p[3] for p in points),
+        "computed_ece": computed_ece,
+        "claimed_ece": claimed_ece,
+        "computed_bins": computed_rows,
+        "claimed_bins": claimed_rows,
+    }
+
+
 def calibrate(results: Sequence[CaseResult]) -> dict[str, Any]:
     """Reliability bins and ECE per specialist, and the threshold sweep over all findings."""
     points = _points(results)
@@ -92,6 +128,7 @@ def calibrate(results: Sequence[CaseResult]) -> dict[str, Any]:
         "supported_threshold": best["threshold"] if gain >= _MIN_GAIN else None,
         "supported_gain": gain,
         "sweep_best": best["threshold"],
+        "handoff": _handoff_calibration(results),
     }
 
 
@@ -128,5 +165,17 @@ def format_calibration(data: dict[str, Any]) -> str:
             f"supported threshold: {data['supported_threshold']:.2f} (catches "
             f"{data['supported_gain']:+.2f} more of the wrong findings than the share it "
             "sends to review)"
+        )
+    handoff = data.get("handoff") or {}
+    if handoff.get("handoffs"):
+
+        def shown(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        lines.append("")
+        lines.append(
+            f"handoff confidence vs complete area ({handoff['handoffs']} handoffs, "
+            f"{handoff['right']} complete): ECE computed {shown(handoff['computed_ece'])}, "
+            f"claimed by the model {shown(handoff['claimed_ece'])}"
         )
     return "\n".join(lines)

@@ -150,16 +150,24 @@ def _local(model_id: str, settings: Settings) -> BaseChatModel:
 def _llama_cpp_chat() -> type[ChatOpenAI]:
     """Return `ChatOpenAI` adapted to llama.cpp's `llama-server --jinja`.
 
-    * **Tool choice.** The server takes `auto`, `none` and `required` (a grammar that ends
-      the answer with a call in the template's native format) and ignores a named tool.
-      `any` is sent as `required`; a named tool as `required` with only that tool offered,
-      so the grammar can only produce that call.
-    * **Calls written as text.** A small model sometimes writes the call's JSON in its
-      answer instead (fenced, bare, or as a `<tool_call>` the server did not parse): such
-      answers get their calls recovered (`keel.toolcalls`), and every answer records where
-      its calls came from (`response_metadata["keel_tool_calls"]`).
-    * **Content.** An assistant turn that only calls tools is sent with `""` content, not
-      `null`, which some llama.cpp request schemas reject.
+    The server renders the offered tools into the model's own chat template (Qwen's
+    `<tools>` block and `<tool_call>` instructions) either way; how a call is decoded
+    depends on `tool_calls`:
+
+    * `constrained` (the default): a turn that must call a tool (`any`, `required` or a
+      named tool) is decoded under a JSON schema of the template's call object —
+      `{"name": <one of the offered tools>, "arguments": <that tool's schema>}` — sent as
+      `response_format` with `tool_choice: none`, and the answer becomes the call. A small
+      model cannot ramble past its reply cap before the call, or pick a tool it was not
+      offered; an answer cut at the cap is an invalid call, which the tool-misuse guard
+      answers. One call per turn.
+    * `native`: `any` is sent as `required` (the server's grammar then ends the answer with
+      a `<tool_call>` block, but lets free text come first) and parsed by the server.
+
+    In both, a named tool is offered alone (the server ignores named choices), calls the
+    model wrote as text are recovered (`keel.toolcalls`), and every answer records where
+    its calls came from (`response_metadata["keel_tool_calls"]`). An assistant turn that
+    only calls tools is sent with `""` content, not `null`.
     """
     from langchain_core.callbacks import CallbackManagerForLLMRun
     from langchain_core.messages import AIMessage, BaseMessage
@@ -175,7 +183,25 @@ def _llama_cpp_chat() -> type[ChatOpenAI]:
             if isinstance(t, dict)
         ]
 
+    def _call_schema(tools: Any) -> dict[str, Any]:
+        options = [
+            {
+                "type": "object",
+                "properties": {
+                    "name": {"const": t["function"]["name"]},
+                    "arguments": t["function"].get("parameters") or {"type": "object"},
+                },
+                "required": ["name", "arguments"],
+            }
+            for t in tools
+            if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        ]
+        return options[0] if len(options) == 1 else {"anyOf": options}
+
     class LlamaCppChatOpenAI(ChatOpenAI):
+        tool_calls_mode: str = "constrained"
+        """`constrained` or `native` (see `_llama_cpp_chat`)."""
+
         def bind_tools(self, tools: Any, *, tool_choice: Any = None, **kwargs: Any) -> Any:
             if tool_choice in ("any", "required", True):
                 tool_choice = "required"
@@ -216,6 +242,21 @@ def _llama_cpp_chat() -> type[ChatOpenAI]:
             for message in payload.get("messages") or []:
                 if message.get("content") is None:
                     message["content"] = ""
+            must_call = payload.get("tool_choice") not in (None, "auto", "none")
+            if self.tool_calls_mode == "constrained" and payload.get("tools") and must_call:
+                payload["tool_choice"] = "none"
+                # in extra_body: a top-level response_format sends langchain-openai down
+                # the strict structured-output path (`.parse`), which refuses these tools
+                payload["extra_body"] = {
+                    **(payload.get("extra_body") or {}),
+                    "response_format": {
+                        "type": "json_schema",
+                        "json_schema": {
+                            "name": "tool_call",
+                            "schema": _call_schema(payload["tools"]),
+                        },
+                    },
+                }
             return payload
 
     return LlamaCppChatOpenAI
