@@ -73,7 +73,21 @@ def _evidence_summary(evidence: Sequence[ToolEvidence]) -> dict[str, Any]:
         for e in evidence
         if e.get("status") == "dismissed"
     ]
-    return {"total": len(evidence), **counts, "dismissed_items": dismissed}
+    serious = sorted(
+        {
+            (e["file"], e["line"], e["tool"], e["rule"], e["severity"])
+            for e in evidence
+            if SEVERITY_ORDER[e["severity"]] >= SEVERITY_ORDER["high"]
+        }
+    )
+    return {
+        "total": len(evidence),
+        **counts,
+        "dismissed_items": dismissed,
+        "high_or_above": [
+            {"file": f, "line": n, "tool": t, "rule": r, "severity": v} for f, n, t, r, v in serious
+        ],
+    }
 
 
 def _label(model_label: str) -> str:
