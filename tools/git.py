@@ -19,6 +19,7 @@ __all__ = [
     "repo_root",
     "resolve_range",
     "show",
+    "tracked_entries",
     "tracked_files",
 ]
 
@@ -26,7 +27,12 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # pragma: allowlist sec
 """The id of git's empty tree: the base of a range over a repository's first commit."""
 
 _TIMEOUT = 60.0
-_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C"}
+_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_PAGER": "cat",
+    "LC_ALL": "C",
+    "GIT_LITERAL_PATHSPECS": "1",  # a path is a path: `a[1].py` or `*.py` is no glob
+}
 _TRUNCATED = "\n[... truncated: {shown} of {total} bytes shown ...]\n"
 
 
@@ -107,8 +113,23 @@ def _verify(root: Path, rev: str) -> str:
         env=_ENV,
     )
     if proc.returncode != 0:
+        if rev.startswith("HEAD") and not _has_commits(root):
+            raise GitError(
+                f"the repository has no commits yet: {root} (nothing to review; commit "
+                "something first, or review the staged files with --staged)"
+            )
         raise GitError(f"unknown revision: {rev}")
     return proc.stdout.strip()
+
+
+def _has_commits(root: Path) -> bool:
+    proc = run(
+        ["git", "--no-pager", "rev-list", "-n", "1", "--all"],
+        cwd=root,
+        timeout=_TIMEOUT,
+        env=_ENV,
+    )
+    return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
 def resolve_range(root: Path, rev: str | None) -> tuple[str, str]:
@@ -233,9 +254,34 @@ def show(root: Path, rev: str, path: str, max_bytes: int = 200_000) -> str:
 
 
 def tracked_files(root: Path) -> list[str]:
-    """List the files git tracks (``git ls-files``), repository-relative posix paths."""
+    """List the paths git tracks (``git ls-files``), repository-relative posix paths.
+
+    Every index entry is listed: symlinks and submodules (gitlinks) too, which are not
+    files — `tools.tree` says which of them Keel reads.
+    """
     out = _git(root, "ls-files", "-z")
     return [name for name in out.split("\0") if name]
+
+
+def tracked_entries(root: Path, under: str = ".") -> dict[str, str]:
+    """The index's entries under a directory: path -> git mode (``git ls-files -s``).
+
+    Modes: ``100644``/``100755`` files, ``120000`` symlinks, ``160000`` submodules
+    (gitlinks). A path with merge conflicts appears once.
+
+    Args:
+        root: Repository root.
+        under: A repository-relative directory (``"."``: the whole index).
+    """
+    args = ["ls-files", "-s", "-z"]
+    if under not in ("", "."):
+        args += ["--", under]
+    entries: dict[str, str] = {}
+    for record in _git(root, *args).split("\0"):
+        meta, tab, path = record.partition("\t")
+        if tab and path:
+            entries.setdefault(path, meta.split(" ", 1)[0])
+    return entries
 
 
 def head_sha(root: Path) -> str:
@@ -255,12 +301,15 @@ def is_binary(root: Path, path: str) -> bool:
         path: Repository-relative path.
 
     Returns:
-        True for binary content.
+        True for binary content; False for anything that is not a regular file (a
+        directory, a symlink to one).
 
     Raises:
         RepoPathError: If the path leaves the repository.
         FileNotFoundError: If the file does not exist.
     """
     full = resolve_in_repo(root, path)
+    if full.exists() and not full.is_file():
+        return False
     with full.open("rb") as handle:
         return b"\0" in handle.read(8000)
