@@ -15,6 +15,12 @@ Analyzers (`ANALYZERS`) are ``content_and_artifact`` tools: the JSON above is wh
 model reads, and the `ToolMessage.artifact` is an `AnalyzerRun` — every issue found
 (never truncated) and the paths scanned — which the graph records as tool evidence
 whatever the model makes of it. A failed run has no artifact.
+
+Every analyzer run — the model's and the graph's backfill through `ANALYZERS` — first
+drops the paths `tools.tree` says it must not read (symlinks, submodules, binary and
+oversized files, and for the Python analyzers Jinja templates; a directory holding such
+paths is replaced by its other tracked files). The model's JSON lists them under
+``"skipped"``, each with its reason; they count as scanned for coverage.
 """
 
 import json
@@ -31,6 +37,7 @@ from tools import git as _git
 from tools import ruff as _ruff
 from tools import secrets as _secrets
 from tools import semgrep as _semgrep
+from tools import tree as _tree
 from tools._effects import Effect
 from tools.issues import Issue, mask_secrets
 
@@ -159,15 +166,28 @@ Analyzer = Callable[[Path, list[str]], list[Issue]]
 """An analyzer run: (repository root, paths) -> issues."""
 
 
-def _issues(run: Analyzer, runtime: _Runtime, paths: list[str] | None) -> _Evidence:
+def _skipping(tool: str, run: Analyzer) -> Analyzer:
+    """`run` on the targets `tool` may read (`tools.tree.analyzer_targets`)."""
+
+    def skipping(root: Path, paths: list[str]) -> list[Issue]:
+        targets, _ = _tree.analyzer_targets(root, paths, tool)
+        return run(root, targets) if targets else []
+
+    skipping.__doc__ = run.__doc__
+    return skipping
+
+
+def _issues(tool: str, run: Analyzer, runtime: _Runtime, paths: list[str] | None) -> _Evidence:
     found: list[AnalyzerRun] = []
 
     def body() -> str:
         root = _root(runtime)
         targets = _targets(root, runtime, paths)
-        issues = run(root, targets)
+        readable, skips = _tree.analyzer_targets(root, targets, tool)
+        issues = run(root, readable) if readable else []
         found.append(AnalyzerRun(issues=issues, paths=targets))
-        return _fit_list("issues", issues)
+        skipped = [{"path": s.path, "reason": s.reason} for s in skips]
+        return _fit_list("issues", issues, {"skipped": skipped} if skipped else None)
 
     content = _guard(body)
     return content, (found[0] if found else None)
@@ -269,11 +289,13 @@ def run_bandit(runtime: _Runtime, paths: list[str] | None = None) -> _Evidence: 
         paths: Repository-relative files or directories; omit to scan the changed files.
 
     Returns:
-        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str}.
+        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str};
+        paths it did not scan (symlinks, binary, templates, ...) are listed in
+        "skipped": [{"path", "reason"}].
         Each issue has tool, rule, file, line, end_line, col, message, severity,
         category, confidence, code (quoted, secrets masked) and fixable.
     """
-    return _issues(_bandit.run_bandit, runtime, paths)
+    return _issues("bandit", _bandit.run_bandit, runtime, paths)
 
 
 @tool(response_format="content_and_artifact")
@@ -288,9 +310,11 @@ def scan_secrets(  # noqa: D417 - runtime is injected, not for the model
         paths: Repository-relative files or directories; omit to scan the changed files.
 
     Returns:
-        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str}.
+        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str};
+        paths it did not scan (symlinks, binary, templates, ...) are listed in
+        "skipped": [{"path", "reason"}].
     """
-    return _issues(_secrets.scan_secrets, runtime, paths)
+    return _issues("detect-secrets", _secrets.scan_secrets, runtime, paths)
 
 
 @tool(response_format="content_and_artifact")
@@ -306,9 +330,11 @@ def run_semgrep(  # noqa: D417 - runtime is injected, not for the model
         paths: Repository-relative files or directories; omit to scan the changed files.
 
     Returns:
-        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str}.
+        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str};
+        paths it did not scan (symlinks, binary, templates, ...) are listed in
+        "skipped": [{"path", "reason"}].
     """
-    return _issues(_semgrep.run_semgrep, runtime, paths)
+    return _issues("semgrep", _semgrep.run_semgrep, runtime, paths)
 
 
 @tool(response_format="content_and_artifact")
@@ -321,9 +347,11 @@ def run_ruff(runtime: _Runtime, paths: list[str] | None = None) -> _Evidence:  #
         paths: Repository-relative files or directories; omit to lint the changed files.
 
     Returns:
-        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str}.
+        JSON {"issues": [issue], "count": int, "truncated": bool}, or {"error": str};
+        paths it did not scan (symlinks, binary, templates, ...) are listed in
+        "skipped": [{"path", "reason"}].
     """
-    return _issues(_ruff.run_ruff, runtime, paths)
+    return _issues("ruff", _ruff.run_ruff, runtime, paths)
 
 
 def _is_test_file(path: str) -> bool:
@@ -389,9 +417,10 @@ ALL_TOOLS: list[BaseTool] = [
 """Every agent tool, once."""
 
 ANALYZERS: dict[str, Analyzer] = {
-    run_bandit.name: _bandit.run_bandit,
-    scan_secrets.name: _secrets.scan_secrets,
-    run_semgrep.name: _semgrep.run_semgrep,
-    run_ruff.name: _ruff.run_ruff,
+    run_bandit.name: _skipping("bandit", _bandit.run_bandit),
+    scan_secrets.name: _skipping("detect-secrets", _secrets.scan_secrets),
+    run_semgrep.name: _skipping("semgrep", _semgrep.run_semgrep),
+    run_ruff.name: _skipping("ruff", _ruff.run_ruff),
 }
-"""The analyzer tools by name, with the run behind each: their issues are tool evidence."""
+"""The analyzer tools by name, with the run behind each (skipping what `tools.tree` says
+it must not read): their issues are tool evidence."""

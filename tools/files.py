@@ -7,12 +7,11 @@ import re
 from pathlib import Path
 from typing import TypedDict
 
-from tools._repo import RepoPathError, resolve_in_repo
-from tools.git import tracked_files
+from tools import tree
+from tools._repo import resolve_in_repo
+from tools.git import tracked_entries
 
 __all__ = ["SearchHit", "read_file", "search_code"]
-
-_MAX_SCAN_BYTES = 2_000_000
 
 
 class SearchHit(TypedDict):
@@ -43,21 +42,30 @@ def read_file(
         max_bytes: Longest output; longer output ends with a truncation note.
 
     Returns:
-        The numbered lines; a one-line explanation for binary files; invalid
-        UTF-8 is replaced, not raised.
+        The numbered lines; a one-line explanation for binary files and for files over
+        `tools.tree.MAX_FILE_BYTES` (1 MB, never read); invalid UTF-8 is replaced, not
+        raised. A symlink inside the repository is read at its target.
 
     Raises:
-        RepoPathError: If the path leaves the repository.
-        FileNotFoundError: If the file does not exist.
-        IsADirectoryError: If the path is a directory.
+        RepoPathError: If the path (or a symlink's target) leaves the repository.
+        FileNotFoundError: If the file does not exist (a dangling symlink too).
+        IsADirectoryError: If the path is a directory (or a symlink to one).
+        ValueError: If the path is not a regular file (a FIFO, socket or device).
     """
     full = resolve_in_repo(root, path)
     if full.is_dir():
         raise IsADirectoryError(f"is a directory, not a file: {path}")
     if not full.exists():
         raise FileNotFoundError(f"no such file in the repository: {path}")
+    if not full.is_file():
+        raise ValueError(f"not a regular file (a FIFO, socket or device): {path}")
+    size = full.stat().st_size
+    if size > tree.MAX_FILE_BYTES:
+        return (
+            f"[{path} is {size:,} bytes, over Keel's {tree.MAX_FILE_BYTES:,}-byte cap; not shown]"
+        )
     data = full.read_bytes()
-    if b"\0" in data[:8000]:
+    if b"\0" in data[: tree.BINARY_SNIFF_BYTES]:
         return f"[binary file: {path}, {len(data)} bytes; not shown]"
     lines = data.decode("utf-8", errors="replace").splitlines()
     start = max(1, start_line)
@@ -98,6 +106,9 @@ def search_code(
 ) -> list[SearchHit]:
     """Find lines containing ``pattern`` in the repository's tracked files.
 
+    Only regular files at their own path are searched: symlinks, submodules, files over
+    `tools.tree.MAX_FILE_BYTES` and binary files are passed over (`tools.tree`).
+
     Args:
         root: Repository root.
         pattern: Text to find (or a Python regular expression when ``regex``).
@@ -118,17 +129,14 @@ def search_code(
     except re.error as exc:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
     hits: list[SearchHit] = []
-    for rel in sorted(tracked_files(root)):
-        if not _matches_glob(rel, glob):
+    for rel, mode in sorted(tracked_entries(root).items()):
+        if not _matches_glob(rel, glob) or tree.entry_skip(root, rel, mode) is not None:
             continue
         try:
-            full = resolve_in_repo(root, rel)
-            if not full.is_file() or full.stat().st_size > _MAX_SCAN_BYTES:
-                continue
-            data = full.read_bytes()
-        except (RepoPathError, OSError):
+            data = (root.resolve() / rel).read_bytes()
+        except OSError:
             continue
-        if b"\0" in data[:8000]:
+        if b"\0" in data[: tree.BINARY_SNIFF_BYTES]:
             continue
         for number, text in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
             if compiled.search(text):

@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from tools import tree
 from tools._repo import RepoPathError, resolve_in_repo
 from tools.issues import mask_secrets
 
 __all__ = ["RULE", "InstructionHit", "find_reviewer_instructions", "scan_text"]
 
 RULE: Final = "keel.reviewer-instructions"
-_MAX_BYTES: Final = 1_000_000
-"""Larger files are not scanned (a huge file is already a review matter of its own)."""
 _WINDOW: Final = 3
 """Lines read together: instructions often wrap over a comment's lines."""
 
@@ -123,17 +122,22 @@ def _matches(window: str, why: str) -> bool:
 
 
 def find_reviewer_instructions(root: Path, files: Sequence[str]) -> list[InstructionHit]:
-    """Scan the files in scope (text, inside `root`, up to 1 MB each)."""
+    """Scan the files in scope: text, inside `root`, up to `tools.tree.MAX_FILE_BYTES` each.
+
+    Never raises on a file: one that leaves the root, is not a regular file, is too large,
+    binary or unreadable is passed over (intake's scope already leaves those out); invalid
+    UTF-8 is read with replacement characters.
+    """
     hits: list[InstructionHit] = []
     for rel in files:
         try:
             path = resolve_in_repo(root, rel)
-        except RepoPathError:
+            if not path.is_file() or path.stat().st_size > tree.MAX_FILE_BYTES:
+                continue
+            data = path.read_bytes()
+        except (RepoPathError, OSError):
             continue
-        if not path.is_file() or path.stat().st_size > _MAX_BYTES:
-            continue
-        data = path.read_bytes()
-        if b"\x00" in data:
+        if b"\x00" in data[: tree.BINARY_SNIFF_BYTES]:
             continue  # binary
         hits.extend(scan_text(rel, data.decode("utf-8", errors="replace")))
     return hits

@@ -42,6 +42,24 @@ def snapshot_path(root: Path, key: str) -> Path:
     return _common_dir(root) / SNAPSHOTS / safe
 
 
+_PATHSPEC_LIMIT = 200
+"""Above this many files, git lists every change and Keel intersects (no argv limit)."""
+
+
+def _changed(root: Path, args: Sequence[str], files: Sequence[str]) -> bool:
+    """Whether a `git diff --name-only -z`/`git status` style listing names any of `files`.
+
+    A short list goes to git as (literal) pathspecs; a long one (thousands of files in an
+    audit-sized change) would not fit on a command line, so git lists everything and
+    the names are intersected here.
+    """
+    if len(files) <= _PATHSPEC_LIMIT:
+        return bool(_git(root, *args, "--", *files).strip("\0"))
+    wanted = set(files)
+    names = _git(root, *args).split("\0")
+    return any(name[3:] in wanted if args[0] == "status" else name in wanted for name in names)
+
+
 def needs_snapshot(root: Path, files: Sequence[str], head: str | None) -> bool:
     """Whether the work tree differs from what is reviewed, for these files.
 
@@ -53,10 +71,10 @@ def needs_snapshot(root: Path, files: Sequence[str], head: str | None) -> bool:
     if not files:
         return False
     if head is None:  # staged: the index is reviewed; unstaged edits would be analyzed
-        return bool(_git(root, "diff", "--name-only", "-z", "--", *files).strip("\0"))
+        return _changed(root, ["diff", "--name-only", "-z"], files)
     if head_sha(root) != head:
         return True
-    return bool(_git(root, "status", "--porcelain", "-z", "--", *files).strip("\0"))
+    return _changed(root, ["status", "--porcelain", "-z", "--no-renames"], files)
 
 
 def _index_tree(root: Path) -> str:

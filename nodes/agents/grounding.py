@@ -2,7 +2,10 @@
 
 A finding must cite a file inside the repository and lines that exist; its evidence is
 re-quoted from the file itself (secrets masked), so a model cannot put words in the
-repository's mouth. Findings that fail are returned separately as ungrounded.
+repository's mouth. Findings that fail are returned separately as ungrounded — among them
+findings on what `tools.tree` keeps out of every review: a directory, a special file, a
+binary file or one over its 1 MB cap (never read). A symlink inside the repository is
+grounded at its target's path; invalid UTF-8 is quoted with replacement characters.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 from pathlib import Path
 
 from graphs.state import Finding
+from tools import tree
 from tools._repo import RepoPathError, resolve_in_repo
 from tools.issues import mask_secrets
 
@@ -33,13 +37,29 @@ def _quote(lines: list[str], start: int, end: int) -> str:
     return mask_secrets("\n".join(lines[start - 1 : end]))
 
 
+def _read_lines(path: Path) -> list[str] | str:
+    """The file's lines, or why it cannot be quoted."""
+    try:
+        if not path.is_file():
+            return "not a regular file" if path.exists() else "no such file"
+        size = path.stat().st_size
+        if size > tree.MAX_FILE_BYTES:
+            return f"{size:,} bytes, over the {tree.MAX_FILE_BYTES:,}-byte cap (not read)"
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if b"\0" in data[: tree.BINARY_SNIFF_BYTES]:
+        return "a binary file"
+    return data.decode("utf-8", errors="replace").splitlines()
+
+
 def ground_findings(
     repo: str, reported: list[ReportedFinding], specialist: str
 ) -> tuple[list[Finding], list[str]]:
     """Return (grounded findings, reasons for the ones dropped)."""
     grounded: list[Finding] = []
     dropped: list[str] = []
-    cache: dict[str, list[str]] = {}
+    cache: dict[str, list[str] | str] = {}
     root = Path(repo)
     for item in reported:
         try:
@@ -48,12 +68,11 @@ def ground_findings(
             dropped.append(f"{item.file}:{item.line} — {exc}")
             continue
         if item.file not in cache:
-            try:
-                cache[item.file] = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError as exc:
-                dropped.append(f"{item.file}:{item.line} — cannot read: {exc.strerror}")
-                continue
+            cache[item.file] = _read_lines(path)
         lines = cache[item.file]
+        if isinstance(lines, str):
+            dropped.append(f"{item.file}:{item.line} — {lines}")
+            continue
         end = max(item.end_line or item.line, item.line)
         if item.line > len(lines):
             dropped.append(f"{item.file}:{item.line} — the file has {len(lines)} lines")
