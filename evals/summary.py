@@ -65,7 +65,7 @@ def aggregate(results: Sequence[CaseResult]) -> dict[str, Any]:
         }
     tokens = [r.scores.get("usage_tokens") or 0.0 for r in results]
     cost = [r.scores.get("usage_cost_usd") or 0.0 for r in results]
-    sources = {"native": 0, "recovered": 0, "none": 0}
+    sources = {"native": 0, "constrained": 0, "recovered": 0, "none": 0}
     for result in results:
         for key, count in (result.outputs.get("tool_call_sources") or {}).items():
             sources[key] = sources.get(key, 0) + int(count)
@@ -85,7 +85,7 @@ def aggregate(results: Sequence[CaseResult]) -> dict[str, Any]:
         "tool_calls": {
             **sources,
             "answers": answers,
-            "parse_rate": (sources["native"] + sources["recovered"]) / answers if answers else None,
+            "parse_rate": (answers - sources["none"]) / answers if answers else None,
             "native_rate": sources["native"] / answers if answers else None,
         },
         "errors": [r.case["id"] for r in results if r.outputs.get("error")],
@@ -122,8 +122,8 @@ def format_summary(summary: dict[str, Any], title: str) -> str:
     if calls.get("answers"):
         lines.append(
             f"tool calls: {calls['answers']} model answers, parse rate {_fmt(calls['parse_rate'])}"
-            f" (native {calls['native']}, recovered from text {calls['recovered']}, "
-            f"none {calls['none']})"
+            f" (native {calls['native']}, schema-constrained {calls['constrained']}, "
+            f"recovered from text {calls['recovered']}, none {calls['none']})"
         )
     if summary["errors"]:
         lines.append(f"errors: {summary['errors']}")

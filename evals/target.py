@@ -67,7 +67,12 @@ class _Recorder:
         self.trajectories: dict[str, list[dict[str, Any]]] = {}
         self.guard_nodes: list[str] = []
         self.max_prompt_tokens: dict[str, int] = {}
-        self.tool_call_sources: dict[str, int] = {"native": 0, "recovered": 0, "none": 0}
+        self.tool_call_sources: dict[str, int] = {
+            "native": 0,
+            "constrained": 0,
+            "recovered": 0,
+            "none": 0,
+        }
         """Model answers by where their tool calls came from (every answer should call)."""
 
     def task_result(self, namespace: tuple[str, ...], chunk: Mapping[str, Any]) -> None:

@@ -201,6 +201,10 @@ class ServerOptions:
     """Context window in tokens; above the compress guard's default threshold plus a reply."""
     n_threads: int = 2
     """CPU threads for generation."""
+    parallel: int = 3
+    """Server slots: the review's three specialists run at once, each keeps its own prompt
+    cache (a shared slot re-evaluates every prompt when they alternate). The server's
+    context is `n_ctx` per slot."""
     start_timeout_s: float = 120.0
     """How long to wait for `/health` to answer 200 after launch."""
     stop_timeout_s: float = 10.0
@@ -286,10 +290,10 @@ class LlamaServer:
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--jinja",
-            "-c", str(o.n_ctx),
+            "-c", str(o.n_ctx * o.parallel),
             "-t", str(o.n_threads),
             "--no-webui",
-            "-np", "1",
+            "-np", str(o.parallel),
         ]  # fmt: skip
 
     def _launch(self) -> None:

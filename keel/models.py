@@ -82,6 +82,8 @@ def chat_model(model_id: str, settings: Settings | None = None) -> BaseChatModel
             settings.local_max_tokens,
             settings.local_ctx,
             settings.local_threads,
+            settings.local_parallel,
+            settings.local_tool_calls,
         )
     )
     with _LOCK:
@@ -121,6 +123,7 @@ def _local(model_id: str, settings: Settings) -> BaseChatModel:
     options = local_model.ServerOptions(
         n_ctx=settings.local_ctx,
         n_threads=settings.local_threads,
+        parallel=settings.local_parallel,
         start_timeout_s=settings.local_start_timeout_s,
     )
     try:
@@ -133,7 +136,7 @@ def _local(model_id: str, settings: Settings) -> BaseChatModel:
         )
     except local_model.LocalModelError as exc:
         raise ModelError(f"KEEL_MODEL={model_id}: {exc}") from exc
-    return _llama_cpp_chat()(
+    return _llama_cpp_chat()(  # type: ignore[call-arg]  # tool_calls_mode: the subclass's field
         model=server.name,
         base_url=server.base_url,
         api_key="not-needed",  # type: ignore[arg-type]
@@ -143,6 +146,7 @@ def _local(model_id: str, settings: Settings) -> BaseChatModel:
         max_retries=1,
         # llama.cpp's server ignores the `max_completion_tokens` langchain-openai sends.
         extra_body={"max_tokens": settings.local_max_tokens},
+        tool_calls_mode=settings.local_tool_calls,
     )
 
 
@@ -224,9 +228,13 @@ def _llama_cpp_chat() -> type[ChatOpenAI]:
         ) -> ChatResult:
             result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
             offered = _names(kwargs.get("tools"))
+            constrained = self.tool_calls_mode == "constrained" and kwargs.get(
+                "tool_choice"
+            ) not in (None, "auto", "none")
+            source = "constrained" if constrained else "recovered"
             generations = [
                 ChatGeneration(
-                    message=with_recovered_calls(g.message, offered),
+                    message=with_recovered_calls(g.message, offered, recovered=source),
                     generation_info=g.generation_info,
                 )
                 if isinstance(g.message, AIMessage)

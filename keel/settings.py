@@ -22,11 +22,13 @@ never copied into `os.environ`.
 | `KEEL_HANDOFF` | `packet` | what a specialist receives: `packet`, `summary` or `full` |
 | `KEEL_LLAMA_SERVER` | `make local-model`'s | llama.cpp's `llama-server` (`KEEL_MODEL=local`) |
 | `KEEL_MODELS_DIR` | `~/.keel/models` | the local models' GGUF files (`make local-model`) |
-| `KEEL_LOCAL_MAX_TOKENS` | 256 | reply cap of a local model (sent as `max_tokens`) |
+| `KEEL_LOCAL_MAX_TOKENS` | 768 | reply cap of a local model (sent as `max_tokens`) |
 | `KEEL_LOCAL_CTX` | 16384 | context window of the local llama.cpp server |
 | `KEEL_LOCAL_THREADS` | 2 | CPU threads of the local llama.cpp server |
+| `KEEL_LOCAL_PARALLEL` | 3 | server slots (specialists served at once, each cached) |
+| `KEEL_LOCAL_TOOL_CALLS` | constrained | `constrained` (JSON-schema decoding) or `native` |
 | `KEEL_LOCAL_START_TIMEOUT` | 120 | seconds to wait for the local server to answer |
-| `KEEL_LOCAL_REQUEST_TIMEOUT` | 300 | seconds per request to the local server |
+| `KEEL_LOCAL_REQUEST_TIMEOUT` | 600 | seconds per request to the local server |
 """
 
 from __future__ import annotations
@@ -71,15 +73,19 @@ class Settings:
     """`KEEL_LLAMA_SERVER`: the `llama-server` binary (default: `make local-model`'s)."""
     models_dir: str | None = None
     """`KEEL_MODELS_DIR`: directory of the local models' GGUF files (default `~/.keel/models`)."""
-    local_max_tokens: int = 256
+    local_max_tokens: int = 768
     """`KEEL_LOCAL_MAX_TOKENS`: reply cap of a local model."""
     local_ctx: int = 16384
     """`KEEL_LOCAL_CTX`: context window of the local server, in tokens."""
     local_threads: int = 2
     """`KEEL_LOCAL_THREADS`: CPU threads of the local server."""
+    local_parallel: int = 3
+    """`KEEL_LOCAL_PARALLEL`: slots of the local server (requests served at once)."""
+    local_tool_calls: str = "constrained"
+    """`KEEL_LOCAL_TOOL_CALLS`: `constrained` or `native` tool-call decoding."""
     local_start_timeout_s: float = 120.0
     """`KEEL_LOCAL_START_TIMEOUT`: seconds to wait for the local server to answer."""
-    local_request_timeout_s: float = 300.0
+    local_request_timeout_s: float = 600.0
     """`KEEL_LOCAL_REQUEST_TIMEOUT`: seconds per request to the local server."""
     handoff: HandoffStyle = "packet"
     """`KEEL_HANDOFF`: what a specialist receives (`packet`, `summary` or `full`)."""
@@ -153,16 +159,30 @@ class Settings:
             llama_server=merged.get("KEEL_LLAMA_SERVER") or None,
             models_dir=merged.get("KEEL_MODELS_DIR") or None,
             local_max_tokens=_positive(
-                int(number("KEEL_LOCAL_MAX_TOKENS", "256", int)), "KEEL_LOCAL_MAX_TOKENS"
+                int(number("KEEL_LOCAL_MAX_TOKENS", "768", int)), "KEEL_LOCAL_MAX_TOKENS"
             ),
             local_ctx=_positive(int(number("KEEL_LOCAL_CTX", "16384", int)), "KEEL_LOCAL_CTX"),
             local_threads=_positive(
                 int(number("KEEL_LOCAL_THREADS", "2", int)), "KEEL_LOCAL_THREADS"
             ),
+            local_parallel=_positive(
+                int(number("KEEL_LOCAL_PARALLEL", "3", int)), "KEEL_LOCAL_PARALLEL"
+            ),
+            local_tool_calls=_choice(
+                get("KEEL_LOCAL_TOOL_CALLS", "constrained"),
+                ("constrained", "native"),
+                "KEEL_LOCAL_TOOL_CALLS",
+            ),
             local_start_timeout_s=number("KEEL_LOCAL_START_TIMEOUT", "120", float),
-            local_request_timeout_s=number("KEEL_LOCAL_REQUEST_TIMEOUT", "300", float),
+            local_request_timeout_s=number("KEEL_LOCAL_REQUEST_TIMEOUT", "600", float),
             handoff=handoff,
         )
+
+
+def _choice(value: str, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r} must be one of {', '.join(allowed)}")
+    return value
 
 
 def _positive(value: int, name: str) -> int:

@@ -18,8 +18,9 @@ Contract:
   instead of the call silently disappearing.
 * Nothing else is changed: an answer with no candidate stays a plain text answer.
 
-The source of each answer's calls (`native`, `recovered` or `none`) is recorded in the
-message's `response_metadata["keel_tool_calls"]`, so the parse rate can be measured.
+The source of each answer's calls (`native`, `constrained` — the answer was decoded under
+the call's JSON schema —, `recovered` or `none`) is recorded in the message's
+`response_metadata["keel_tool_calls"]`, so the parse rate can be measured.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call
 __all__ = ["SOURCE_KEY", "recover_tool_calls", "with_recovered_calls"]
 
 SOURCE_KEY = "keel_tool_calls"
-"""`response_metadata` key: `native`, `recovered` or `none`."""
+"""`response_metadata` key: `native`, `constrained`, `recovered` or `none`."""
 
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _FENCED = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
@@ -129,15 +130,21 @@ def recover_tool_calls(
     return calls, invalid
 
 
-def with_recovered_calls(message: AIMessage, tools: Collection[str]) -> AIMessage:
-    """Return `message` with text-written tool calls recovered, its source recorded."""
+def with_recovered_calls(
+    message: AIMessage, tools: Collection[str], *, recovered: str = "recovered"
+) -> AIMessage:
+    """Return `message` with text-written tool calls recovered, its source recorded.
+
+    `recovered` names the source of calls found in the text (`constrained` when the whole
+    answer was decoded under the call's JSON schema).
+    """
     metadata = dict(message.response_metadata or {})
     if message.tool_calls or message.invalid_tool_calls:
         metadata[SOURCE_KEY] = "native"
         return message.model_copy(update={"response_metadata": metadata})
     text = message.content if isinstance(message.content, str) else ""
     calls, invalid = recover_tool_calls(text, tools) if tools else ([], [])
-    metadata[SOURCE_KEY] = "recovered" if calls or invalid else "none"
+    metadata[SOURCE_KEY] = recovered if calls or invalid else "none"
     if not (calls or invalid):
         return message.model_copy(update={"response_metadata": metadata})
     return message.model_copy(

@@ -166,7 +166,7 @@ def test_old_llama_python_setting_names_its_replacement(tmp_path: Path) -> None:
 
 
 def test_server_command_uses_the_models_own_template(tmp_path: Path, fake_server: Path) -> None:
-    options = local_model.ServerOptions(n_ctx=8192, n_threads=3)
+    options = local_model.ServerOptions(n_ctx=8192, n_threads=3, parallel=2)
     server = local_model.LlamaServer(
         tmp_path / "m.gguf", binary=fake_server, name="Tiny-1M", options=options
     )
@@ -179,8 +179,8 @@ def test_server_command_uses_the_models_own_template(tmp_path: Path, fake_server
     assert after("-m") == str(tmp_path / "m.gguf") and after("--alias") == "Tiny-1M"
     assert (after("--host"), after("-c"), after("-t"), after("-np")) == (
         "127.0.0.1",
-        "8192",
+        "16384",  # n_ctx per slot
         "3",
-        "1",
+        "2",
     )
     assert "--jinja" in command and "--no-webui" in command

@@ -56,3 +56,48 @@ def test_native_calls_are_left_alone_and_the_source_is_recorded() -> None:
     written = with_recovered_calls(AIMessage('{"name": "run_bandit", "arguments": {}}'), TOOLS)
     assert written.response_metadata[SOURCE_KEY] == "recovered"
     assert [c["name"] for c in written.tool_calls] == ["run_bandit"]
+
+
+def _payload(mode: str, choice: str) -> dict[str, object]:
+    from langchain_core.messages import HumanMessage
+    from langchain_core.tools import tool
+
+    from keel.models import _llama_cpp_chat
+
+    @tool
+    def run_bandit(paths: list[str]) -> str:
+        """Scan."""
+        return ""
+
+    @tool
+    def submit_findings(summary: str) -> str:
+        """Submit."""
+        return ""
+
+    model = _llama_cpp_chat()(  # type: ignore[call-arg]
+        model="m", base_url="http://127.0.0.1:9/v1", api_key="x", tool_calls_mode=mode
+    )
+    bound = model.bind_tools([run_bandit, submit_findings], tool_choice=choice)
+    kwargs = dict(bound.kwargs)  # type: ignore[attr-defined]
+    return model._get_request_payload([HumanMessage("go")], **kwargs)
+
+
+def test_constrained_mode_decodes_a_must_call_turn_under_the_calls_schema() -> None:
+    payload = _payload("constrained", "any")
+    assert payload["tool_choice"] == "none"
+    schema = payload["extra_body"]["response_format"]["json_schema"]["schema"]  # type: ignore[index]
+    names = [option["properties"]["name"]["const"] for option in schema["anyOf"]]
+    assert names == ["run_bandit", "submit_findings"]
+    assert "response_format" not in payload  # top level would take langchain's strict path
+    forced = _payload("constrained", "submit_findings")
+    only = forced["extra_body"]["response_format"]["json_schema"]["schema"]  # type: ignore[index]
+    assert only["properties"]["name"]["const"] == "submit_findings"
+    assert [t["function"]["name"] for t in forced["tools"]] == ["submit_findings"]  # type: ignore[attr-defined]
+
+
+def test_native_mode_sends_required_and_offers_a_named_tool_alone() -> None:
+    assert _payload("native", "any")["tool_choice"] == "required"
+    forced = _payload("native", "submit_findings")
+    assert forced["tool_choice"] == "required"
+    assert [t["function"]["name"] for t in forced["tools"]] == ["submit_findings"]  # type: ignore[attr-defined]
+    assert "response_format" not in (forced.get("extra_body") or {})  # type: ignore[operator]
