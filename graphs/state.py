@@ -22,6 +22,8 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
+from tools.tree import SkipKind
+
 __all__ = [
     "SEVERITY_ORDER",
     "ActionResult",
@@ -39,6 +41,7 @@ __all__ = [
     "Report",
     "ReviewRecord",
     "Severity",
+    "SkippedPath",
     "BudgetGrant",
     "PendingVerdict",
     "SpecialistInput",
@@ -268,6 +271,21 @@ class Observation(TypedDict):
     """The fact."""
 
 
+class SkippedPath(TypedDict):
+    """A listed path Keel does not analyze, or that some analyzers skip (`tools/tree.py`)."""
+
+    path: str
+    """Repository-relative path."""
+    kind: SkipKind
+    """Which rule: submodule, symlink, not-a-file, too-large, binary, template, encoding."""
+    reason: str
+    """Why, in one line with the numbers (size, link target, the marker's line)."""
+    in_scope: bool
+    """False: out of the scope, nothing reads it; True: in scope, `skipped_by` skip it."""
+    skipped_by: list[str]
+    """The analyzers (`Issue.tool` names) that skip a path in scope; empty when out of it."""
+
+
 class Usage(TypedDict):
     """Resources spent; summed across specialists by `add_usage`."""
 
@@ -471,6 +489,9 @@ class PipelineState(TypedDict):
     """The original goal, never rewritten."""
     scope: list[str]
     """Files in scope (changed files, or all tracked files for an audit)."""
+    skipped: NotRequired[list[SkippedPath]]
+    """Listed paths left out of the scope or skipped by some analyzers, with the reason
+    (intake writes it once)."""
     analysis_root: NotRequired[str]
     """Where the analyzers read the files: `repo`, or a snapshot of the reviewed revision
     when the work tree holds something else (`tools/snapshot.py`)."""

@@ -297,6 +297,8 @@ def _prepare_run(
     try:
         root = git.repo_root(args.path.expanduser())
         graph_input: dict[str, Any] = {"repo": str(root), "mode": args.command}
+        if not getattr(args, "staged", False):
+            git.head_sha(root)  # no commits yet: a usage error that says so (exit 2)
         if args.command == "review":
             if args.staged:
                 graph_input["staged"] = True

@@ -108,6 +108,7 @@ def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str)
         "status": state.get("status"),
         "task": task,
         "scope": state.get("scope") or [],
+        "skipped": state.get("skipped") or [],
         "counts": counts,
         "findings": findings,
         "handoffs": state.get("handoffs") or [],
@@ -126,6 +127,23 @@ def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str)
     return Report(markdown=_markdown(data), data=data)
 
 
+SKIPPED_SHOWN = 30
+"""Skipped paths listed in the Markdown; the JSON report lists every one."""
+
+
+def _skipped_lines(skipped: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The `## Skipped paths` section: what was not analyzed (or not by every analyzer)."""
+    if not skipped:
+        return []
+    lines = ["## Skipped paths", ""]
+    for item in skipped[:SKIPPED_SHOWN]:
+        who = f"not read by {', '.join(item['skipped_by'])}" if item["in_scope"] else "not analyzed"
+        lines.append(f"- `{item['path']}` — {item['kind']}, {who}: {item['reason']}")
+    if len(skipped) > SKIPPED_SHOWN:
+        lines.append(f"- … and {len(skipped) - SKIPPED_SHOWN} more (see the JSON report)")
+    return [*lines, ""]
+
+
 def _short_args(args: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: (v if not isinstance(v, str) or len(v) < 200 else v[:200] + "…") for k, v in args.items()
@@ -142,7 +160,8 @@ def _markdown(data: Mapping[str, Any]) -> str:
         f"- **Task:** {task.get('goal', '')}",
         f"- **Repository:** `{task.get('repo', '')}`"
         + (f" — range `{task['rev_range']}`" if task.get("rev_range") else ""),
-        f"- **Files in scope:** {len(data['scope'])}",
+        f"- **Files in scope:** {len(data['scope'])}"
+        + (f" ({len(data['skipped'])} path(s) skipped, below)" if data["skipped"] else ""),
         "",
         "| critical | high | medium | low | info |",
         "|---:|---:|---:|---:|---:|",
@@ -226,6 +245,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
         lines.append("")
     if data["blockers"]:
         lines += ["## Blockers", "", *[f"- {b}" for b in data["blockers"]], ""]
+    lines += _skipped_lines(data["skipped"])
     lines += ["## Guard events", ""]
     if not data["guard_events"]:
         lines.append("None.")

@@ -1,7 +1,9 @@
 """Intake and supervisor: fix the task, plan from the files in scope, delegate in parallel.
 
 `intake` writes the task once (never rewritten) and the scope: the changed files of a
-revision range or the staged change, or every tracked file for an audit.
+revision range or the staged change, or every tracked file for an audit — less what
+`tools.tree` skips (submodules, symlinks, binary and oversized files), each skip recorded
+with its reason in `skipped`.
 `supervisor` asks the model for a `Plan` (structured output, the `Plan` tool forced) and
 fans the assignments out to the specialists with `Send`, so independent specialists run
 in parallel; their findings merge on the blackboard through the state's reducers.
@@ -51,12 +53,13 @@ from graphs.state import (
     Observation,
     PipelineState,
     PlanStep,
+    SkippedPath,
     SpecialistInput,
     Task,
     add_usage,
 )
 from nodes.guards._verdict import Verdict, guard_event, utc_now
-from tools import git, snapshot
+from tools import git, snapshot, tree
 
 from .prompts import SUPERVISOR_PROMPT
 from .schemas import Assignment, Plan, plan_schema
@@ -98,26 +101,63 @@ def _analysis_root(root: Path, scope: list[str], head: str | None) -> tuple[str,
     return taken, [Observation(source="intake", text=text)]
 
 
+def _skipped(skips: Sequence[tree.Skip]) -> list[SkippedPath]:
+    return [
+        SkippedPath(
+            path=skip.path,
+            kind=skip.kind,
+            reason=skip.reason,
+            in_scope=skip.in_scope,
+            skipped_by=list(skip.skipped_by),
+        )
+        for skip in skips
+    ]
+
+
+def _scope_note(scope: Sequence[str], skips: Sequence[tree.Skip], seconds: float) -> Observation:
+    text = f"{len(scope)} file(s) in scope"
+    if skips:
+        kinds: dict[str, int] = {}
+        for skip in skips:
+            kinds[skip.kind] = kinds.get(skip.kind, 0) + 1
+        counts = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+        text += f"; {len(skips)} path(s) skipped or partly skipped ({counts})"
+    return Observation(source="intake", text=f"{text}; listed in {seconds:.2f} s")
+
+
 def intake(state: PipelineState) -> dict[str, Any]:
-    """Resolve the repository and revision range; fix the task and the scope."""
+    """Resolve the repository and revision range; fix the task and the scope.
+
+    The listed paths (changed or tracked) pass through `tools.tree.partition` on the
+    content the analyzers will read: submodules, symlinks, binary, oversized and
+    unreadable paths leave the scope; templates stay in it for the non-Python readers.
+    Each skip is recorded in `skipped` with its reason.
+
+    Raises:
+        GitError: not a repository, an unknown revision, or no commits (audit/review).
+    """
+    started = time.perf_counter()
     root = git.repo_root(Path(state["repo"]))
     mode = state.get("mode") or "review"
     staged = bool(state.get("staged"))
     rev_range: str | None = None
     head: str | None = None  # the reviewed commit (None: the staged change, or an audit)
     if mode == "audit":
-        scope = [f for f in git.tracked_files(root) if not git.is_binary(root, f)]
+        git.head_sha(root)  # an audit of a repository without commits is a usage error
+        listed = git.tracked_files(root)
     elif staged:
-        scope = git.changed_files(root, staged=True)
+        listed = git.changed_files(root, staged=True)
     else:
         base, head = git.resolve_range(root, state.get("rev_range"))
         rev_range = f"{base}..{head}"
-        scope = git.changed_files(root, rev=rev_range)
-    observations = [Observation(source="intake", text=f"{len(scope)} file(s) in scope")]
+        listed = git.changed_files(root, rev=rev_range)
+    observations: list[Observation] = []
     analysis_root = str(root)
     if mode == "review":
-        analysis_root, note = _analysis_root(root, scope, head)
-        observations += note
+        analysis_root, observations = _analysis_root(root, listed, head)
+    where = Path(analysis_root)
+    scope, skips = tree.partition(where, listed, git.tracked_entries(where))
+    observations.insert(0, _scope_note(scope, skips, time.perf_counter() - started))
     task = Task(
         goal=task_goal(mode, rev_range, staged),
         repo=str(root),
@@ -129,6 +169,7 @@ def intake(state: PipelineState) -> dict[str, Any]:
         "repo": str(root),
         "task": task,
         "scope": scope,
+        "skipped": _skipped(skips),
         "analysis_root": analysis_root,
         "status": "running",
         "started_at": utc_now(),

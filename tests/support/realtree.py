@@ -8,10 +8,11 @@ one commit, built with the real `git` (no network).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from tests.support.gitrepo import git, init_repo
+from tests.support.gitrepo import commit_files, git, init_repo
 
 __all__ = ["EXPECTED_SKIPS", "IN_SCOPE", "PLANTED_FILE", "build_real_tree"]
 
@@ -84,17 +85,21 @@ def show(value: int) -> str:
 '''
 
 
-def build_real_tree(root: Path, outside: Path) -> Path:
-    """Create the repository at `root` (one commit); `outside` receives a file linked to.
+def build_real_tree(root: Path, outside: Path, base: Mapping[str, str] | None = None) -> Path:
+    """Create the repository at `root`; `outside` receives a file linked to.
 
     Args:
         root: Where the repository is created (must not exist).
         outside: A directory outside `root` for the outbound symlink's target.
+        base: Files committed first, so that `HEAD~1..HEAD` adds the whole real tree;
+            None for a single commit.
 
     Returns:
         The repository root.
     """
     init_repo(root)
+    if base is not None:
+        commit_files(root, base, "base")
     outside.mkdir(parents=True, exist_ok=True)
     (outside / "secret.txt").write_text("not yours\n", encoding="utf-8")
     texts = {
