@@ -1,4 +1,11 @@
-"""Lint findings and safe autofixes from ruff."""
+"""Lint findings and safe autofixes from ruff, under the repository's own configuration.
+
+The configuration comes from `tools.repo_config.ruff_config`: the repository's ruff
+file when it has one (its rule selection, ``target-version``, ignores and excludes),
+else Keel's default rules with a ``--target-version`` from ``requires-python``. The
+same configuration lints and proposes fixes, so a suggested fix never applies a rule
+the project does not use nor targets a Python it does not support.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +18,9 @@ from typing import Any
 from tools._proc import run
 from tools._repo import RepoPathError, relative, resolve_in_repo
 from tools.issues import Category, Issue, Severity, make_issue
+from tools.repo_config import DEFAULT_SELECT, Scan, ToolConfig, ruff_config
 
-__all__ = ["DEFAULT_SELECT", "RuffError", "ruff_fix_diff", "run_ruff"]
-
-DEFAULT_SELECT = "E4,E7,E9,F,W,B,UP,C4"
-"""Rules run when the repository's own configuration is ignored (``--isolated``):
-pycodestyle errors that are not layout opinions, pyflakes, warnings, bugbear,
-pyupgrade and comprehensions."""
+__all__ = ["DEFAULT_SELECT", "RuffError", "ruff_fix_diff", "ruff_scan", "run_ruff"]
 
 _TIMEOUT = 120.0
 # Rules that point at code that does the wrong thing, not code that reads badly.
@@ -47,28 +50,24 @@ def _confine(root: Path, paths: Sequence[str]) -> list[str]:
     return out
 
 
-def _ruff(root: Path, args: Sequence[str]) -> str:
-    proc = run(
-        ["ruff", "check", "--no-cache", "--isolated", "--select", DEFAULT_SELECT, *args],
-        cwd=root,
-        timeout=_TIMEOUT,
-    )
+def _ruff(root: Path, config: ToolConfig, args: Sequence[str]) -> str:
+    proc = run(["ruff", "check", "--no-cache", *config.args, *args], cwd=root, timeout=_TIMEOUT)
     if proc.returncode not in (0, 1):
-        raise RuffError(f"ruff failed: {proc.stderr.strip()[:2000]}")
+        raise RuffError(f"ruff failed ({config.source}): {proc.stderr.strip()[:2000]}")
     return proc.stdout
 
 
-def run_ruff(root: Path, paths: Sequence[str]) -> list[Issue]:
-    """Lint files with ruff's default Keel rule set (:data:`DEFAULT_SELECT`).
+def ruff_scan(root: Path, paths: Sequence[str]) -> Scan:
+    """Lint files with ruff under the repository's configuration (or Keel's default).
 
     Args:
         root: Repository root.
         paths: Repository-relative files or directories; non-Python files are skipped.
 
     Returns:
-        Issues with category "correctness" (undefined names, bugbear bugs, syntax
-        errors) at severity "medium", else "style" at "low"; ``fixable`` when ruff
-        has a safe fix.
+        The issues and the configuration used. Issues have category "correctness"
+        (undefined names, bugbear bugs, syntax errors) at severity "medium", else
+        "style" at "low"; ``fixable`` when ruff has a safe fix under that configuration.
 
     Raises:
         RepoPathError: If a path leaves the repository.
@@ -76,10 +75,12 @@ def run_ruff(root: Path, paths: Sequence[str]) -> list[Issue]:
         ToolTimeoutError: If ruff runs too long.
         RuffError: If ruff itself fails.
     """
+    config = ruff_config(root)
     targets = _confine(root, paths)
     if not targets:
-        return []
-    out = _ruff(root, ["--output-format", "json", "--", *targets])
+        return Scan(issues=[], config=config)
+    # --no-fix: a repository's `fix = true` must not make a lint run edit its files.
+    out = _ruff(root, config, ["--no-fix", "--output-format", "json", "--", *targets])
     try:
         records: list[dict[str, Any]] = json.loads(out or "[]")
     except json.JSONDecodeError as exc:
@@ -112,7 +113,19 @@ def run_ruff(root: Path, paths: Sequence[str]) -> list[Issue]:
                 fixable=fix.get("applicability") == "safe",
             )
         )
-    return issues
+    return Scan(issues=issues, config=config)
+
+
+def run_ruff(root: Path, paths: Sequence[str]) -> list[Issue]:
+    """The issues of :func:`ruff_scan` (the analyzer signature the agent tools use).
+
+    Raises:
+        RepoPathError: If a path leaves the repository.
+        ToolMissingError: If ruff is not installed.
+        ToolTimeoutError: If ruff runs too long.
+        RuffError: If ruff itself fails.
+    """
+    return ruff_scan(root, paths).issues
 
 
 def _prefix_header(line: str, root: Path, side: str) -> str:
@@ -126,6 +139,11 @@ def _prefix_header(line: str, root: Path, side: str) -> str:
 
 def ruff_fix_diff(root: Path, paths: Sequence[str]) -> str:
     """Return ruff's safe autofixes as a unified diff, without changing any file.
+
+    The fixes are those of the configuration :func:`ruff_scan` lints with: the
+    repository's rules, ``fixable``/``unfixable`` and ``target-version``, or Keel's
+    default rules at a ``--target-version`` from ``requires-python``; unsafe fixes are
+    never included, even when the repository enables them.
 
     The diff uses ``a/`` and ``b/`` prefixes, so ``git apply`` (and
     :func:`tools.actions.apply_patch`) applies it from the repository root.
@@ -145,7 +163,8 @@ def ruff_fix_diff(root: Path, paths: Sequence[str]) -> str:
     targets = _confine(root, paths)
     if not targets:
         return ""
-    out = _ruff(root, ["--fix", "--diff", "--", *targets])
+    config = ruff_config(root)
+    out = _ruff(root, config, ["--fix", "--diff", "--no-unsafe-fixes", "--", *targets])
     return _normalize_diff(root, out)
 
 
