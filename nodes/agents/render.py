@@ -123,8 +123,21 @@ def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str)
         "guard_events": state.get("guard_events") or [],
         "usage": state.get("usage") or {},
         "budget_grants": state.get("budget_grants") or [],
+        "tool_config": _tool_config(state),
     }
     return Report(markdown=_markdown(data), data=data)
+
+
+def _tool_config(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Which configuration each analyzer used (`tools.repo_config.describe`).
+
+    The report node puts it in the state it renders; a later render (finalize) keeps the
+    one of the report before it.
+    """
+    given = state.get("tool_config")
+    if given is None:
+        given = ((state.get("report") or {}).get("data") or {}).get("tool_config")
+    return dict(given or {})
 
 
 SKIPPED_SHOWN = 30
@@ -223,6 +236,12 @@ def _markdown(data: Mapping[str, Any]) -> str:
             )
         if evidence["dismissed_items"]:
             lines.append("")
+    if data["tool_config"]:
+        lines += ["## Tool configuration", ""]
+        for tool, used in data["tool_config"].items():
+            lines.append(f"- **{tool}**: {used['source']}")
+            lines += [f"  - {note}" for note in used.get("notes") or []]
+        lines.append("")
     if data["pending_actions"]:
         lines += ["## Actions (run only after human review)", ""]
         for a in data["pending_actions"]:

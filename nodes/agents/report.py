@@ -31,6 +31,7 @@ from nodes.guards._verdict import Verdict, guard_event
 from nodes.guards.review_gate import check_review_triggers
 from tools import diffs, instructions, ruff, snapshot
 from tools.issues import mask_secrets
+from tools.repo_config import describe as describe_tools
 
 from .evidence import unconfirmed_findings
 from .grounding import fingerprint
@@ -141,6 +142,7 @@ def report(
             "findings": found,
             "evidence": evidence,
             "guard_events": [*state.get("guard_events", []), exhausted],
+            "tool_config": describe_tools(_analysis_root(state)),
         }
         rendered = render_report(
             view | {"status": "budget_exhausted"},
@@ -175,6 +177,7 @@ def report(
         "evidence": evidence,
         "pending_actions": list(actions.values()),
         "status": status,
+        "tool_config": describe_tools(_analysis_root(state)),
     }
     rendered = render_report(
         view, thread_id=current_thread_id(), model_label=model_label(context.model)

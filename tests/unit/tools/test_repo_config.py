@@ -486,3 +486,18 @@ def test_describe_maps_each_tool_to_its_configuration(make_repo: MakeRepo) -> No
     ]
     assert described["semgrep"]["source"].startswith("Keel rule pack")
     json.dumps(described)  # the report stores it as JSON
+
+
+def test_the_report_shows_the_map_and_keeps_it_for_the_final_render(make_repo: MakeRepo) -> None:
+    from nodes.agents.render import render_report
+
+    repo = make_repo({"ruff.toml": "[lint\n", "m.py": "x = 1\n"})
+    first = render_report({"tool_config": describe(repo)}, thread_id="t", model_label="offline")
+    assert "## Tool configuration" in first["markdown"]
+    assert "- **ruff**: Keel default: select E4,E7,E9,F,W,B,UP,C4" in first["markdown"]
+    assert "  - ruff.toml is not valid TOML" in first["markdown"]
+    final = render_report({"report": first}, thread_id="t", model_label="offline")
+    assert final["data"]["tool_config"] == first["data"]["tool_config"]
+    assert (
+        "## Tool configuration" not in render_report({}, thread_id="t", model_label="x")["markdown"]
+    )
