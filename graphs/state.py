@@ -22,6 +22,7 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
+from tools.reviewed_state import ReviewedState
 from tools.tree import SkipKind
 
 __all__ = [
@@ -254,8 +255,9 @@ class ActionResult(TypedDict):
     """Action name."""
     decision: Literal["approve", "edit", "reject", "respond"]
     """What the reviewer decided."""
-    status: Literal["done", "failed", "skipped"]
-    """Whether the effect happened."""
+    status: Literal["done", "failed", "skipped", "stale"]
+    """Whether the effect happened (`stale`: not run, the repository moved after the
+    review; see `nodes/actions.py`)."""
     detail: str
     """What happened, or why not."""
     output: dict[str, Any]
@@ -522,6 +524,11 @@ class PipelineState(TypedDict):
     """UTC ISO time the thread started (for the deadline)."""
     review: ReviewRecord | None
     """The human review, once decided."""
+    reviewed: NotRequired[ReviewedState | None]
+    """What the review request was about (commits, tree, file hashes) and where the
+    repository stood, recorded by `report` before the gate; approved actions run only
+    while the repository still matches it. Absent on threads paused by an earlier Keel
+    (not recorded: their actions run unchecked and say so)."""
     report: Report | None
     """The latest report."""
     status: ThreadStatus

@@ -20,6 +20,7 @@ from graphs.context import KeelContext, current_thread_id
 from graphs.state import (
     Finding,
     GuardEvent,
+    Observation,
     PendingAction,
     PipelineState,
     ThreadStatus,
@@ -29,9 +30,11 @@ from keel.models import model_label
 from nodes.guards import budget
 from nodes.guards._verdict import Verdict, guard_event
 from nodes.guards.review_gate import check_review_triggers
-from tools import diffs, instructions, ruff, snapshot
+from tools import diffs, instructions, reviewed_state, ruff, snapshot
+from tools.git import GitError
 from tools.issues import mask_secrets
 from tools.repo_config import describe as describe_tools
+from tools.reviewed_state import ReviewedState
 
 from .evidence import unconfirmed_findings
 from .grounding import fingerprint
@@ -84,6 +87,30 @@ def _propose(
 def _analysis_root(state: PipelineState) -> Path:
     """Where the reviewed files are: the work tree or the snapshot intake took."""
     return Path(state.get("analysis_root") or state["repo"])
+
+
+def _reviewed(state: PipelineState) -> tuple[ReviewedState | None, list[Observation]]:
+    """What the review request is about and where the repository stands (before the gate).
+
+    Taken once, here, and not in the gate (which re-runs on resume). None, with an
+    observation, when git refuses: the approved actions then run unchecked and say so.
+    """
+    task = state.get("task") or {}
+    base, _, head = str(task.get("rev_range") or "").partition("..")
+    try:
+        recorded = reviewed_state.capture(
+            Path(state["repo"]),
+            _analysis_root(state),
+            state.get("scope", []),
+            mode=task.get("mode") or "review",
+            staged=bool(task.get("staged")),
+            base=base or None,
+            head=head or None,
+        )
+    except (GitError, OSError) as exc:
+        text = f"reviewed state not recorded ({exc}): approved actions will run unchecked"
+        return None, [Observation(source="report", text=text)]
+    return recorded, []
 
 
 def _reviewer_instructions(state: PipelineState) -> list[Finding]:
@@ -182,17 +209,19 @@ def report(
     rendered = render_report(
         view, thread_id=current_thread_id(), model_label=model_label(context.model)
     )
-    return Command(
-        goto="review_gate" if triggers else "finalize",
-        update={
-            "pending_actions": proposed,
-            "findings": merge_by_id(addressed, patched),
-            "evidence": leftover,
-            "report": rendered,
-            "status": status,
-            "model_label": model_label(context.model),
-        },
-    )
+    update: dict[str, Any] = {
+        "pending_actions": proposed,
+        "findings": merge_by_id(addressed, patched),
+        "evidence": leftover,
+        "report": rendered,
+        "status": status,
+        "model_label": model_label(context.model),
+    }
+    if triggers:
+        recorded, update["observations"] = _reviewed(state)
+        if recorded is not None:  # else absent, as on a thread from before it was recorded
+            update["reviewed"] = recorded
+    return Command(goto="review_gate" if triggers else "finalize", update=update)
 
 
 def _test_findings(state: PipelineState) -> list[Finding]:

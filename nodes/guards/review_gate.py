@@ -7,6 +7,8 @@ The check (`check_review_triggers`) is pure and runs where the report node route
 uncertainty, triggers). It does nothing before `interrupt()` that must not repeat (a
 node re-runs from its start on resume), and every side effect runs in the *next* node,
 so nothing a model or the repository writes can reach an effect without a decision.
+The packet's `reviewed` (recorded by `report`, never here) is what the approval is for:
+`execute_actions` runs nothing once the repository has moved from it.
 
 Resume with `Command(resume={"decisions": [...], "reviewer": "name"})`, one decision
 per action request, in order: `{"type": "approve"}`, `{"type": "edit",
@@ -194,6 +196,8 @@ def build_review_request(state: Mapping[str, Any], triggers: list[str]) -> dict[
             "dismissed": [line for h in handoffs for line in h.get("dismissed", [])],
             "triggers": triggers,
             "report_markdown": report.get("markdown", ""),
+            # what is approved: commits, tree, file hashes (None: not recorded, an old thread)
+            "reviewed": state.get("reviewed"),
         },
     }
 
