@@ -7,6 +7,7 @@
     keel approve THREAD [--edit JSON]          approve (or edit) the pending actions
     keel reject THREAD --reason TEXT           reject them
     keel resume THREAD                         continue a thread that stopped mid-run
+    keel rereview THREAD                       review the repository as it is now, in a new thread
     keel history THREAD                        list a thread's checkpoints
     keel feedback export [--output FILE]       every human decision, as JSONL
     keel dlq list | keel dlq retry THREAD      threads that need a person; re-drive one
@@ -28,6 +29,8 @@ Exit codes (also in the README):
 | 7 | halted by a guard, or the budget is exhausted (the report is partial) |
 | 8 | the thread is being processed by another process (nothing changed; retry later) |
 | 9 | `--fail-on SEVERITY`: a finding at or above SEVERITY remains (0: none does) |
+| 10 | stale approval: the repository moved since the review; nothing approved ran and the
+|   | thread waits at a stale-approval request (`keel rereview` / `keel reject`) |
 """
 
 from __future__ import annotations
@@ -51,9 +54,10 @@ from keel.persistence import DatabaseUnavailableError, describe_url, open_persis
 from keel.registry import ThreadRecord
 from keel.runner import INPUT_KEY, Outcome, Runner, new_thread_id
 from keel.settings import Settings, SettingsError
+from nodes.actions import STALE_APPROVAL
 from nodes.guards.feedback import iter_feedback
 from nodes.guards.review_gate import ReviewResponseError, parse_review_response
-from tools import git
+from tools import git, reviewed_state
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -61,6 +65,7 @@ EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_AWAITING = 0, 1, 2, 3
 EXIT_UNKNOWN_THREAD, EXIT_WRONG_STATE, EXIT_DATABASE, EXIT_HALTED = 4, 5, 6, 7
 EXIT_BUSY = 8
 EXIT_FINDINGS = 9
+EXIT_STALE = 10
 FORMATS = ["md", "json", "sarif"]
 
 EXIT_CODES = {
@@ -74,6 +79,7 @@ EXIT_CODES = {
     EXIT_HALTED: "halted by a guard",
     EXIT_BUSY: "thread busy in another process",
     EXIT_FINDINGS: "findings at or above --fail-on",
+    EXIT_STALE: "stale approval: the repository moved since the review",
 }
 
 
@@ -160,6 +166,20 @@ def _parser() -> argparse.ArgumentParser:
     reject.add_argument("thread")
     reject.add_argument("--reason", required=True)
     reject.add_argument("--reviewer", help="who decides (default KEEL_REVIEWER / $USER)")
+
+    rereview = sub.add_parser(
+        "rereview",
+        parents=[common, output],
+        help="review the repository as it is now in a new thread; the old one's approval closes",
+    )
+    rereview.add_argument("thread")
+    rereview.add_argument("--model", help="override the old thread's model")
+    rereview.add_argument(
+        "--no-input",
+        action="store_true",
+        help="never prompt: leave the new thread awaiting approval and print how to continue",
+    )
+    rereview.add_argument("--reviewer", help="who decides (default KEEL_REVIEWER / $USER)")
 
     resume = sub.add_parser("resume", parents=[common, output], help="continue a stopped thread")
     resume.add_argument("thread")
@@ -259,6 +279,8 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
                 return _cmd_show(args, terminal, runner, record)
             if args.command == "history":
                 return _cmd_history(args, terminal, runner)
+            if args.command == "rereview":
+                return _cmd_rereview(args, terminal, runner, settings, record, context)
             with runner.persistence.lock(args.thread):
                 # state is read again under the lock: a decision that landed meanwhile shows
                 if args.command in ("approve", "reject"):
@@ -373,6 +395,103 @@ def _cmd_run(
     return _conclude(args, terminal, runner, settings, outcome, context)
 
 
+def _cmd_rereview(
+    args: argparse.Namespace,
+    terminal: Terminal,
+    runner: Runner,
+    settings: Settings,
+    record: ThreadRecord,
+    context: KeelContext,
+) -> int:
+    """Review the repository as it is now in a new thread; close the old thread's approval.
+
+    The new thread repeats the old one's review (same mode, base and settings) over the
+    repository now (`reviewed_state.rereview_input`). The old thread, if it waits at the
+    review gate or at a stale approval, is answered first — `reject` ("superseded by
+    re-review NEW") or `rereview` with the new thread id — so it can no longer be approved;
+    waiting anywhere else, or finished, it is left as it is.
+    """
+    old = args.thread
+    values = runner.outcome(old).values
+    task = values.get("task") or record.context.get(INPUT_KEY)
+    if not task or not task.get("repo"):
+        raise CliError(EXIT_WRONG_STATE, f"thread {old} recorded no review to repeat")
+    try:
+        root = git.repo_root(Path(task["repo"]))
+        graph_input = reviewed_state.rereview_input(
+            {**task, "repo": str(root)}, values.get("reviewed"), git.head_sha(root)
+        )
+        if graph_input.get("rev_range"):
+            git.resolve_range(root, graph_input["rev_range"])
+    except git.GitError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+    new_context = context
+    if args.model:
+        from dataclasses import replace
+
+        new_context = replace(context, model=args.model)
+    try:
+        chat_model(new_context.model, settings)
+    except ModelError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+    thread_id = new_thread_id()
+    reviewer = args.reviewer or settings.reviewer
+    with runner.persistence.lock(old):
+        closed = _supersede(runner, old, thread_id, reviewer, context, terminal)
+    terminal.info(
+        f"keel rereview {old} — {reviewed_state.rereview_command(graph_input)} — thread "
+        f"{thread_id} — model {new_context.model} — {runner.persistence.kind}"
+    )
+    try:
+        outcome = runner.start(
+            thread_id=thread_id,
+            graph_input=graph_input,
+            context=new_context,
+            workflow=graph_input["mode"],
+            progress=terminal.progress,
+        )
+    except _database_errors():
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported with the thread id, exit 1
+        raise CliError(
+            EXIT_FAILED, f"thread {thread_id} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    extra = {"rereview_of": {"thread_id": old, "status": closed}}
+    return _conclude(args, terminal, runner, settings, outcome, new_context, extra)
+
+
+def _supersede(
+    runner: Runner, old: str, new: str, reviewer: str, context: KeelContext, terminal: Terminal
+) -> str:
+    """Answer the old thread's review gate or stale approval; return its status after."""
+    outcome = runner.outcome(old)  # read again under the lock
+    if outcome.status != "awaiting_approval" or not outcome.interrupts:
+        terminal.info(f"thread {old} is {outcome.status}: left as it is")
+        return outcome.status
+    answers: dict[str, Any] = {}
+    for interrupt_id, request in outcome.interrupts:
+        packet = request.get("packet") or {}
+        if STALE_APPROVAL in packet:
+            decisions = [{"type": "rereview", "thread_id": new}]
+        elif packet.get("guard"):
+            terminal.info(f"thread {old} waits at a guard escalation: left as it is")
+            return outcome.status
+        else:
+            decisions = [
+                {"type": "reject", "message": f"superseded by re-review in thread {new}"}
+                for _ in request.get("action_requests", [])
+            ]
+        answers[interrupt_id] = {"decisions": decisions, "reviewer": reviewer}
+    try:
+        closed = runner.resume(old, context=context, decision=answers)
+    except _database_errors():
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CliError(EXIT_FAILED, f"thread {old} failed: {type(exc).__name__}: {exc}") from None
+    terminal.info(f"thread {old}: {closed.status}, superseded by re-review in thread {new}")
+    return closed.status
+
+
 def _conclude(
     args: argparse.Namespace,
     terminal: Terminal,
@@ -380,10 +499,16 @@ def _conclude(
     settings: Settings,
     outcome: Outcome,
     context: KeelContext,
+    extra: dict[str, Any] | None = None,
 ) -> int:
     """Show the outcome; prompt for a decision on a terminal unless --no-input."""
     interactive = sys.stdin.isatty() and not getattr(args, "no_input", True) and not args.json
-    while outcome.status == "awaiting_approval" and interactive and outcome.interrupts:
+    while (
+        outcome.status == "awaiting_approval"
+        and interactive
+        and outcome.interrupts
+        and not _stale(outcome)
+    ):
         if outcome.report:
             terminal.markdown(outcome.report["markdown"])
         answers: dict[str, Any] = {}
@@ -395,11 +520,46 @@ def _conclude(
         outcome = runner.resume(
             outcome.thread_id, context=context, decision=answers, progress=terminal.progress
         )
-    return _print_outcome(args, terminal, outcome)
+    return _print_outcome(args, terminal, outcome, extra)
 
 
-def _print_outcome(args: argparse.Namespace, terminal: Terminal, outcome: Outcome) -> int:
+def _stale(outcome: Outcome) -> list[dict[str, Any]]:
+    """The stale-approval packets among the pending requests (`nodes/actions.py`)."""
+    return [
+        request["packet"][STALE_APPROVAL]
+        for _, request in outcome.interrupts
+        if STALE_APPROVAL in (request.get("packet") or {})
+    ]
+
+
+def _stale_message(thread_id: str, stale: list[dict[str, Any]]) -> str:
+    """What moved, what did not run, and the commands that continue the thread."""
+    lines = []
+    for verdict in stale:
+        lines.append(
+            f"stale approval: the repository moved since thread {thread_id} was reviewed; "
+            f"not run: {', '.join(verdict.get('not_run', [])) or 'nothing'}"
+            + (f" (ran before it moved: {', '.join(verdict['ran'])})" if verdict.get("ran") else "")
+        )
+        lines += [f"  - {change}" for change in verdict.get("changes", [])]
+        review = (verdict.get("rereview") or {}).get("review_command")
+        lines.append(
+            f"Thread {thread_id} waits for a decision on the stale approval. Continue with:\n"
+            f"  keel rereview {thread_id}    # a new review of the repository as it is now"
+            + (f" ({review})" if review else "")
+            + f"\n  keel reject {thread_id} --reason '...'"
+        )
+    return "\n".join(lines)
+
+
+def _print_outcome(
+    args: argparse.Namespace,
+    terminal: Terminal,
+    outcome: Outcome,
+    extra: dict[str, Any] | None = None,
+) -> int:
     report = outcome.report
+    stale = _stale(outcome)
     if args.json:
         terminal.emit_json(
             {
@@ -412,9 +572,14 @@ def _print_outcome(args: argparse.Namespace, terminal: Terminal, outcome: Outcom
                     for interrupt_id, request in outcome.interrupts
                 ],
             }
+            | ({"stale_approval": stale[0]} if stale else {})
+            | (extra or {})
         )
     elif report:
         _emit_report(args, terminal, report)
+    if stale:  # before --fail-on: nothing approved ran, whatever the findings
+        terminal.notice(_stale_message(outcome.thread_id, stale))
+        return EXIT_STALE
     gate = _fail_on(args, terminal, outcome)
     if gate is not None:
         return gate
@@ -707,6 +872,9 @@ def _cmd_decide(
             EXIT_WRONG_STATE,
             f"thread {args.thread} is not awaiting approval (status: {outcome.status})",
         )
+    stale = _stale(outcome)
+    if args.command == "approve" and stale:
+        raise CliError(EXIT_STALE, _stale_message(args.thread, stale))
     every_request = [r for _, req in outcome.interrupts for r in req.get("action_requests", [])]
     if args.command == "approve" and args.edit:
         edits = _parse_edit(args.edit, every_request)
