@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_TARGET",
     "KEEL_DEFAULT",
     "Scan",
+    "SECRET_PLUGINS",
     "SecretsBaseline",
     "ToolConfig",
     "bandit_config",
@@ -77,6 +78,11 @@ _BANDIT_LIST_KEYS: Final = ("exclude_dirs", "skips", "tests")
 _BASELINE: Final = ".secrets.baseline"
 _ENTROPY_PLUGINS: Final = ("Base64HighEntropyString", "HexHighEntropyString")
 _SEMGREP_CONFIGS: Final = (".semgrep.yml", ".semgrep.yaml", ".semgrep")
+SECRET_PLUGINS: Final = frozenset(
+    cls.__name__ for cls in get_mapping_from_secret_type_to_class().values()
+)
+"""detect-secrets' built-in plugins, read once at import: the lookup is cached on
+detect-secrets' global settings, which a running scan changes."""
 _PROBE_TIMEOUT: Final = 30.0
 
 
@@ -339,7 +345,7 @@ def bandit_config(root: Path) -> ToolConfig:
 # --- detect-secrets -------------------------------------------------------------------
 
 
-def _baseline_notes(data: Mapping[str, Any], builtin: set[str]) -> list[str]:
+def _baseline_notes(data: Mapping[str, Any]) -> list[str]:
     notes: list[str] = []
     plugins = [p for p in data.get("plugins_used") or [] if isinstance(p, Mapping)]
     filters = [f for f in data.get("filters_used") or [] if isinstance(f, Mapping)]
@@ -351,9 +357,9 @@ def _baseline_notes(data: Mapping[str, Any], builtin: set[str]) -> list[str]:
             "(they are Python files of the repository)"
         )
     named = {str(p.get("name")) for p in plugins if not p.get("path")}
-    if plugins and builtin - named:
+    if plugins and SECRET_PLUGINS - named:
         notes.append(
-            f"{_BASELINE} leaves out {len(builtin - named)} built-in detector(s); "
+            f"{_BASELINE} leaves out {len(SECRET_PLUGINS - named)} built-in detector(s); "
             "Keel runs every built-in detector"
         )
     if any(str(f.get("path", "")).startswith("detect_secrets.filters.regex.") for f in filters):
@@ -364,9 +370,7 @@ def _baseline_notes(data: Mapping[str, Any], builtin: set[str]) -> list[str]:
     return notes
 
 
-def secrets_config(
-    root: Path, builtin: set[str] | None = None
-) -> tuple[ToolConfig, SecretsBaseline | None]:
+def secrets_config(root: Path) -> tuple[ToolConfig, SecretsBaseline | None]:
     """The detect-secrets configuration for the repository at `root`.
 
     Honoured from ``.secrets.baseline``: its ``results`` (known secrets, matched by file,
@@ -377,8 +381,6 @@ def secrets_config(
 
     Args:
         root: Repository root.
-        builtin: Names of detect-secrets' built-in plugins (to name the ones a baseline
-            leaves out); omitted, that note is not made.
     """
     default = ToolConfig(tool="detect-secrets", source=f"{KEEL_DEFAULT}: every built-in detector")
     text, error = _read_text(root, _BASELINE)
@@ -408,7 +410,7 @@ def secrets_config(
             limit = plugin.get("limit")
             if isinstance(limit, int | float) and not isinstance(limit, bool):
                 limits[str(plugin["name"])] = float(limit)
-    notes = _baseline_notes(data, builtin or set())
+    notes = _baseline_notes(data)
     config = ToolConfig(
         tool="detect-secrets",
         source=f"{_BASELINE} ({len(known)} known secret(s))",
@@ -489,11 +491,10 @@ def describe(root: Path) -> dict[str, dict[str, Any]]:
         semgrep. Never raises: a tool whose configuration cannot be determined (ruff not
         installed, say) says so in its notes.
     """
-    builtin = {cls.__name__ for cls in get_mapping_from_secret_type_to_class().values()}
     resolvers = {
         "ruff": ruff_config,
         "bandit": bandit_config,
-        "detect-secrets": lambda r: secrets_config(r, builtin)[0],
+        "detect-secrets": lambda r: secrets_config(r)[0],
         "semgrep": semgrep_config,
     }
     out: dict[str, dict[str, Any]] = {}

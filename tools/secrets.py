@@ -16,16 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.core.secrets_collection import SecretsCollection
 from detect_secrets.settings import transient_settings
 
 from tools._repo import RepoPathError, relative, resolve_in_repo
 from tools.issues import Issue, Severity, make_issue
-from tools.repo_config import Scan, SecretsBaseline, secrets_config
+from tools.repo_config import SECRET_PLUGINS, Scan, SecretsBaseline, secrets_config
 from tools.severity_context import PROVIDER_SECRET_TYPES, annotate, secret_adjustment
 
-__all__ = ["scan_secrets", "secrets_scan"]
+__all__ = ["scan_secrets", "secret_rule", "secrets_scan"]
 
 _MAX_FILE_BYTES = 1_000_000
 _BASELINE = ".secrets.baseline"
@@ -33,8 +32,9 @@ _BASELINE = ".secrets.baseline"
 _LOCK = threading.Lock()
 
 
-def _slug(secret_type: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", secret_type.lower()).strip("-")
+def secret_rule(secret_type: str) -> str:
+    """The rule id of a detect-secrets type ("AWS Access Key" -> detect-secrets.aws-access-key)."""
+    return "detect-secrets." + re.sub(r"[^a-z0-9]+", "-", secret_type.lower()).strip("-")
 
 
 def _files(root: Path, paths: Sequence[str]) -> list[str]:
@@ -58,17 +58,13 @@ def _files(root: Path, paths: Sequence[str]) -> list[str]:
     return sorted(set(out))
 
 
-def _builtin_plugins() -> list[str]:
-    return sorted(cls.__name__ for cls in get_mapping_from_secret_type_to_class().values())
-
-
 def _settings(baseline: SecretsBaseline | None) -> dict[str, Any]:
     """Every built-in detector, with the baseline's entropy limits; default filters."""
     limits = baseline.limits if baseline else {}
     return {
         "plugins_used": [
             {"name": name, **({"limit": limits[name]} if name in limits else {})}
-            for name in _builtin_plugins()
+            for name in sorted(SECRET_PLUGINS)
         ]
     }
 
@@ -128,7 +124,7 @@ def secrets_scan(root: Path, paths: Sequence[str]) -> Scan:
     Raises:
         RepoPathError: If a path leaves the repository.
     """
-    config, baseline = secrets_config(root, set(_builtin_plugins()))
+    config, baseline = secrets_config(root)
     files = _files(root, paths)
     if not files:
         return Scan(issues=[], config=config)
@@ -172,7 +168,7 @@ def secrets_scan(root: Path, paths: Sequence[str]) -> Scan:
             make_issue(
                 root,
                 tool="detect-secrets",
-                rule=f"detect-secrets.{_slug(secret.type)}",
+                rule=secret_rule(secret.type),
                 file=rel,
                 line=number,
                 message=message,
