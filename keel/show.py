@@ -217,6 +217,14 @@ def _edit_example(requests: Sequence[Mapping[str, Any]]) -> str | None:
 def continue_commands(view: ThreadView) -> list[str]:
     """The commands that move the thread on from where it stands (none when finished)."""
     thread = view.thread_id
+    stale = any(
+        action.get("name") == "stale_approval"
+        for request in view.review_requests
+        for action in request.get("action_requests", [])
+    )
+    if view.status == "awaiting_approval" and stale:
+        # the repository moved after the review: approving again runs nothing (exit 10)
+        return [f"keel rereview {thread}", f"keel reject {thread} --reason '...'"]
     if view.status == "awaiting_approval":
         commands = [f"keel approve {thread}"]
         example = _edit_example(view.review_requests)

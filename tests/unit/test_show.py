@@ -162,6 +162,14 @@ def test_continue_commands_follow_the_status() -> None:
     ]
     assert continue_commands(_view("failed", [])) == ["keel resume kr-1"]
     assert continue_commands(_view("done", [])) == []
+    stale = {
+        "interrupt_id": "i2",
+        "action_requests": [{"id": "stale_approval", "name": "stale_approval", "args": {}}],
+    }
+    assert continue_commands(_view("awaiting_approval", [stale])) == [
+        "keel rereview kr-1",
+        "keel reject kr-1 --reason '...'",
+    ]
 
 
 def test_markdown_names_the_guard_the_request_and_the_commands() -> None:
