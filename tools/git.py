@@ -21,6 +21,7 @@ __all__ = [
     "show",
     "tracked_entries",
     "tracked_files",
+    "unified_diff",
 ]
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # pragma: allowlist secret
@@ -229,6 +230,31 @@ def diff(
             resolve_in_repo(root, p)
         args += ["--", *paths]
     return _truncate(_git(root, *args), max_bytes)
+
+
+def unified_diff(root: Path, rev: str | None = None, staged: bool = False) -> str:
+    """The whole unified diff of a range (or of the index), for reading its changed lines.
+
+    Unlike :func:`diff` it is never truncated (every changed line counts), and the
+    repository's diff configuration does not change its shape: three context lines,
+    `a/`/`b/` prefixes, no external or textconv driver. Renames are detected (a moved
+    file's lines are not new). Binary files show no hunks.
+
+    Raises:
+        GitError: On an unknown revision or a failing git.
+    """
+    args = [
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-relative",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",  # whatever diff.noprefix / diff.mnemonicPrefix say
+        "--find-renames",
+        "--unified=3",
+    ]
+    return _git(root, *args, *_diff_args(root, rev, staged))
 
 
 def show(root: Path, rev: str, path: str, max_bytes: int = 200_000) -> str:
