@@ -55,9 +55,10 @@ __all__ = [
 ]
 
 SkipKind = Literal[
-    "submodule", "symlink", "not-a-file", "too-large", "binary", "template", "encoding"
+    "submodule", "symlink", "not-a-file", "too-large", "binary", "template", "encoding", "excluded"
 ]
-"""Why a path is skipped (see the module docstring for each rule)."""
+"""Why a path is skipped (see the module docstring for each rule; `excluded`: by the
+repository's Keel configuration, `tools/keel_config.py`, applied at intake)."""
 
 MAX_FILE_BYTES: Final = 1_000_000
 """Files larger than this (1 MB) are out of scope: nothing reads them."""

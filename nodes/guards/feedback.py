@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from langgraph.config import get_store
@@ -25,9 +25,17 @@ FEEDBACK_NAMESPACE = ("keel_feedback",)
 
 
 def record_feedback(
-    request: Mapping[str, Any], decisions: list[dict[str, Any]], reviewer: str
+    request: Mapping[str, Any],
+    decisions: list[dict[str, Any]],
+    reviewer: str,
+    *,
+    dismissed: Sequence[Mapping[str, Any]] = (),
 ) -> None:
-    """Append a decision to the feedback log (no-op when the graph runs without a store)."""
+    """Append a decision to the feedback log (no-op when the graph runs without a store).
+
+    `dismissed`: the findings the reviewer dismissed with it (`nodes/baseline.py`), kept
+    in the entry beside the packet they answered.
+    """
     try:
         store = get_store()
     except RuntimeError:
@@ -49,6 +57,7 @@ def record_feedback(
             },
             "action_requests": list(request.get("action_requests", [])),
             "decisions": decisions,
+            "dismissed": [dict(d) for d in dismissed],
         },
     )
 
