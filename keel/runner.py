@@ -134,11 +134,13 @@ class Runner:
             raise
         result = self.outcome(thread_id)
         usage = result.values.get("usage") or {}
+        data = (result.values.get("report") or {}).get("data") or {}
+        shown = data["shown"] if "shown" in data else result.values.get("findings")
         registry.update(
             thread_id,
             status=result.status,
             cost_usd=float(usage.get("cost_usd", 0.0)),
-            findings=len(result.values.get("findings") or []),
+            findings=len(shown or []),  # what the report lists (a review: its diff filter)
         )
         return result
 

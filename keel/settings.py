@@ -20,6 +20,7 @@ never copied into `os.environ`.
 | `KEEL_REVIEWER` | `$USER` | identity recorded with review decisions |
 | `KEEL_EFFECT_JOURNAL` | unset | JSONL audit journal of executed side effects |
 | `KEEL_HANDOFF` | `packet` | what a specialist receives: `packet`, `summary` or `full` |
+| `KEEL_DIFF_FILTER` | `added` | what a review reports: `added`, `diff_context`, `file`, `all` |
 | `KEEL_LLAMA_SERVER` | `make local-model`'s | llama.cpp's `llama-server` (`KEEL_MODEL=local`) |
 | `KEEL_MODELS_DIR` | `~/.keel/models` | the local models' GGUF files (`make local-model`) |
 | `KEEL_LOCAL_MAX_TOKENS` | 768 | reply cap of a local model (sent as `max_tokens`) |
@@ -40,7 +41,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from graphs.context import HANDOFF_STYLES, HandoffStyle
+from graphs.context import DIFF_FILTERS, HANDOFF_STYLES, DiffFilter, HandoffStyle
 from nodes.guards.policy import GuardPolicy
 
 __all__ = ["Settings", "SettingsError"]
@@ -89,6 +90,8 @@ class Settings:
     """`KEEL_LOCAL_REQUEST_TIMEOUT`: seconds per request to the local server."""
     handoff: HandoffStyle = "packet"
     """`KEEL_HANDOFF`: what a specialist receives (`packet`, `summary` or `full`)."""
+    diff_filter: DiffFilter = "added"
+    """`KEEL_DIFF_FILTER`: which findings a review reports (`keel review --filter`)."""
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -136,6 +139,11 @@ class Settings:
             raise SettingsError(
                 f"KEEL_HANDOFF={handoff!r} is not one of {', '.join(HANDOFF_STYLES)}"
             )
+        diff_filter = get("KEEL_DIFF_FILTER", "added").lower()
+        if diff_filter not in DIFF_FILTERS:
+            raise SettingsError(
+                f"KEEL_DIFF_FILTER={diff_filter!r} is not one of {', '.join(DIFF_FILTERS)}"
+            )
         if merged.get("KEEL_LLAMA_PYTHON"):
             raise SettingsError(
                 "KEEL_LLAMA_PYTHON is no longer read: KEEL_MODEL=local runs llama.cpp's "
@@ -176,6 +184,7 @@ class Settings:
             local_start_timeout_s=number("KEEL_LOCAL_START_TIMEOUT", "120", float),
             local_request_timeout_s=number("KEEL_LOCAL_REQUEST_TIMEOUT", "600", float),
             handoff=handoff,
+            diff_filter=diff_filter,
         )
 
 
