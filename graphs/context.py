@@ -13,17 +13,21 @@ graph uses it with the server's settings (`keel/_server_graph.py`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, make_dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, get_type_hints
 
 from langgraph.runtime import Runtime
 
 from nodes.guards.policy import GuardPolicy
+from tools.keel_config import KeelConfig, effective_review
 
 if TYPE_CHECKING:
     from keel.settings import Settings
 
 __all__ = [
+    "DIFF_FILTERS",
+    "DiffFilter",
     "HANDOFF_STYLES",
     "HandoffStyle",
     "KeelContext",
@@ -36,6 +40,12 @@ HandoffStyle = Literal["packet", "summary", "full"]
 """What a specialist receives from the supervisor (see `KeelContext.handoff`)."""
 
 HANDOFF_STYLES: tuple[HandoffStyle, ...] = get_args(HandoffStyle)
+
+DiffFilter = Literal["added", "diff_context", "file", "all"]
+"""Which findings a review reports, by their place in the diff (reviewdog's filter modes;
+`all` is reviewdog's `nofilter`): see `KeelContext.diff_filter`."""
+
+DIFF_FILTERS: tuple[DiffFilter, ...] = get_args(DiffFilter)
 
 
 @dataclass(kw_only=True)
@@ -90,6 +100,17 @@ class KeelContext:
         },
     )
 
+    diff_filter: DiffFilter = field(
+        default="added",
+        metadata={
+            "description": "Which findings a review (not an audit) reports and lets "
+            "trigger human review, by their place in the diff: `added` (introduced by the "
+            "change), `diff_context` (also on the diff's context lines), `file` (anywhere "
+            "in a file the change touches) or `all`. The others are counted and listed "
+            "apart; the report's data keeps every finding with its class."
+        },
+    )
+
     def __post_init__(self) -> None:
         # a served run (Studio, the SDK) passes the nested policy as plain JSON
         if isinstance(self.guards, dict):
@@ -98,6 +119,11 @@ class KeelContext:
             raise ValueError(
                 f"KeelContext.handoff must be one of {', '.join(HANDOFF_STYLES)}, "
                 f"got {self.handoff!r}"
+            )
+        if self.diff_filter not in DIFF_FILTERS:
+            raise ValueError(
+                f"KeelContext.diff_filter must be one of {', '.join(DIFF_FILTERS)}, "
+                f"got {self.diff_filter!r}"
             )
 
     @classmethod
@@ -113,6 +139,7 @@ class KeelContext:
             tool_timeout_s=settings.tool_timeout_s,
             effect_journal=settings.effect_journal,
             handoff=settings.handoff,
+            diff_filter=settings.diff_filter,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +153,28 @@ class KeelContext:
         """Rebuild a context saved by `to_dict`, ignoring unknown keys."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})  # guards: __post_init__
+
+    def with_repo_config(self, config: Mapping[str, Any] | None) -> KeelContext:
+        """This context under a repository's review policy (`PipelineState.repo_config`).
+
+        The repository only tightens it (`tools.keel_config.effective_review`): a lower
+        `review_min_severity`, a higher `review_sample_rate`, more sensitive paths. The
+        same context comes back when the repository has no configuration.
+        """
+        if not config:
+            return self
+        severity, rate, paths, _ = effective_review(
+            KeelConfig.from_dict(config),
+            min_severity=self.review_min_severity,
+            sample_rate=self.review_sample_rate,
+            sensitive_paths=self.guards.sensitive_paths,
+        )
+        return replace(
+            self,
+            review_min_severity=severity,
+            review_sample_rate=rate,
+            guards=replace(self.guards, sensitive_paths=paths),
+        )
 
 
 def context_schema_with_defaults(defaults: KeelContext) -> type[KeelContext]:

@@ -20,7 +20,7 @@ from graphs.state import PipelineInput, PipelineOutput, PipelineState
 from nodes.actions import execute_actions
 from nodes.agents.report import finalize, report, report_markdown
 from nodes.agents.specialist import ModelFactory, SpecialistSpec, build_specialist
-from nodes.agents.supervisor import intake, make_supervisor
+from nodes.agents.supervisor import make_intake, make_supervisor
 from nodes.guards.review_gate import GUARD_NAME as REVIEW_GATE
 from nodes.guards.review_gate import review_gate
 
@@ -47,7 +47,7 @@ def build_pipeline(
         input_schema=PipelineInput,
         output_schema=PipelineOutput,
     )
-    builder.add_node("intake", intake)
+    builder.add_node("intake", make_intake(specialists))
     builder.add_node(
         "supervisor",
         make_supervisor(specialists, model_for),

@@ -22,6 +22,7 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
+from tools.diffs import ChangedLines
 from tools.reviewed_state import ReviewedState
 from tools.tree import SkipKind
 
@@ -29,6 +30,7 @@ __all__ = [
     "SEVERITY_ORDER",
     "ActionResult",
     "Category",
+    "DiffClass",
     "Finding",
     "GuardEvent",
     "GuardedState",
@@ -43,6 +45,8 @@ __all__ = [
     "ReviewRecord",
     "Severity",
     "SkippedPath",
+    "Suppression",
+    "BaselineRef",
     "BudgetGrant",
     "PendingVerdict",
     "SpecialistInput",
@@ -78,6 +82,12 @@ EvidenceStatus = Literal["confirmed", "dismissed", "unaddressed"]
 
 FindingStatus = Literal["confirmed", "reported", "unconfirmed"]
 """Where a finding's judgement comes from (see `Finding.status`)."""
+
+DiffClass = Literal["introduced", "context", "pre-existing", "outside"]
+"""Where a finding of a review stands against the reviewed diff: `introduced` (on an
+added or changed line, or a semgrep finding in a function the change touches),
+`context` (on the diff's context lines), `pre-existing` (elsewhere in a file the change
+touches), `outside` (in a file it does not touch). See `nodes/agents/diff_filter.py`."""
 
 StepStatus = Literal["pending", "active", "done", "blocked"]
 """Lifecycle of a plan step."""
@@ -164,6 +174,44 @@ class Finding(TypedDict):
     """`confirmed` (a specialist reported it and a tool found it too), `reported` (the
     specialist's judgement alone) or `unconfirmed` (a tool found it and the specialist
     said nothing of it). Absent on findings written before evidence was recorded."""
+    diff: NotRequired[DiffClass]
+    """Its place in the reviewed diff, set by `report` in review mode. Absent in audits,
+    on findings made after the report (failing tests) and on older threads: such a
+    finding is shown whatever the diff filter."""
+    suppressed: NotRequired[Suppression]
+    """Set when a reviewer dismissed this finding in an earlier review of the repository
+    and its line-independent fingerprint is unchanged (`nodes/baseline.py`): reported
+    under *Suppressed*, never a review trigger. Absent: not suppressed."""
+
+
+class Suppression(TypedDict):
+    """A reviewer's dismissal of a finding, remembered per repository (`nodes/baseline.py`)."""
+
+    fingerprint: str
+    """The finding's line-independent fingerprint (file, rule, category, normalised code)."""
+    reason: str
+    """Why the reviewer dismissed it."""
+    reviewer: str
+    """Who dismissed it."""
+    at: str
+    """UTC ISO time of the dismissal."""
+    thread_id: str
+    """The thread whose review dismissed it."""
+
+
+class BaselineRef(TypedDict):
+    """Which repository's remembered dismissals a thread uses (`nodes/baseline.py`)."""
+
+    repo_id: str
+    """Store key of the repository: its first commit, or a hash of its root path."""
+    identified_by: str
+    """How it was identified, in words (``first commit 1a2b3c4d5e6f``, ``path /src/x``)."""
+    entries: NotRequired[int]
+    """Dismissals remembered for the repository when the report was written."""
+    suppressed: NotRequired[int]
+    """Findings of this thread the baseline suppressed."""
+    remembered: NotRequired[bool]
+    """False when the graph ran without a store: nothing is looked up or remembered."""
 
 
 class ToolEvidence(TypedDict):
@@ -203,6 +251,9 @@ class ToolEvidence(TypedDict):
     """Why the specialist dismissed it (only with `status="dismissed"`)."""
     finding: NotRequired[str]
     """Id of the finding that confirms it, or the `unconfirmed` finding made from it."""
+    diff: NotRequired[DiffClass]
+    """Its place in the reviewed diff, as `Finding.diff` (a dismissed issue the filter
+    hides is no review trigger)."""
 
 
 class Handoff(TypedDict):
@@ -279,7 +330,8 @@ class SkippedPath(TypedDict):
     path: str
     """Repository-relative path."""
     kind: SkipKind
-    """Which rule: submodule, symlink, not-a-file, too-large, binary, template, encoding."""
+    """Which rule: submodule, symlink, not-a-file, too-large, binary, template, encoding,
+    excluded (the repository's Keel configuration, `tools/keel_config.py`)."""
     reason: str
     """Why, in one line with the numbers (size, link target, the marker's line)."""
     in_scope: bool
@@ -333,6 +385,9 @@ class ReviewRecord(TypedDict):
     """Who decided."""
     at: str
     """UTC ISO timestamp of the decision."""
+    dismissed: NotRequired[list[dict[str, Any]]]
+    """Findings the reviewer dismissed with this decision (remembered for the repository:
+    `nodes/baseline.py`), each with its id, file, line, rule and the `Suppression`."""
 
 
 class BudgetGrant(TypedDict):
@@ -494,6 +549,10 @@ class PipelineState(TypedDict):
     skipped: NotRequired[list[SkippedPath]]
     """Listed paths left out of the scope or skipped by some analyzers, with the reason
     (intake writes it once)."""
+    diff_lines: NotRequired[dict[str, ChangedLines] | None]
+    """What the reviewed diff changed, per file (new paths), written by intake in review
+    mode; None for an audit. `report` classifies the findings against it (`Finding.diff`).
+    """
     analysis_root: NotRequired[str]
     """Where the analyzers read the files: `repo`, or a snapshot of the reviewed revision
     when the work tree holds something else (`tools/snapshot.py`)."""
@@ -529,6 +588,12 @@ class PipelineState(TypedDict):
     repository stood, recorded by `report` before the gate; approved actions run only
     while the repository still matches it. Absent on threads paused by an earlier Keel
     (not recorded: their actions run unchecked and say so)."""
+    repo_config: NotRequired[dict[str, Any]]
+    """The repository's Keel configuration as intake read it (`tools/keel_config.py`,
+    `KeelConfig.as_dict`): the file, what it set, notes. Absent on older threads."""
+    baseline: NotRequired[BaselineRef]
+    """Which repository's remembered dismissals apply (intake), and how many the report
+    found (report). Absent on older threads: nothing is suppressed."""
     report: Report | None
     """The latest report."""
     status: ThreadStatus

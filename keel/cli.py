@@ -1,6 +1,6 @@
 """The `keel` command.
 
-    keel review PATH [--rev A..B | --staged]   review a change
+    keel review PATH [--rev A..B | --staged]   review a change (--filter: which findings)
     keel audit PATH                            review the whole repository
     keel threads [--status S]                  list threads
     keel show THREAD [--format md|json|sarif]  where a thread stands, with its report
@@ -10,6 +10,7 @@
     keel rereview THREAD                       review the repository as it is now, in a new thread
     keel history THREAD                        list a thread's checkpoints
     keel feedback export [--output FILE]       every human decision, as JSONL
+    keel baseline show | clear REPO            findings dismissed in a repository's reviews
     keel dlq list | keel dlq retry THREAD      threads that need a person; re-drive one
     keel health                                database, migrations, model, stalled threads
     keel prune --older-than DAYS [--dry-run]   delete old finished threads
@@ -43,9 +44,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from graphs.context import KeelContext
+from graphs.context import DIFF_FILTERS, KeelContext
+from graphs.review import SPECIALISTS
 from graphs.state import SEVERITY_ORDER, severity_at_least
-from keel import ops, show
+from keel import dismissals, ops, show
 from keel.console import Terminal
 from keel.locks import ThreadBusyError
 from keel.models import ModelError, chat_model
@@ -55,9 +57,10 @@ from keel.registry import ThreadRecord
 from keel.runner import INPUT_KEY, Outcome, Runner, new_thread_id
 from keel.settings import Settings, SettingsError
 from nodes.actions import STALE_APPROVAL
+from nodes.agents.supervisor import config_team
 from nodes.guards.feedback import iter_feedback
 from nodes.guards.review_gate import ReviewResponseError, parse_review_response
-from tools import git, reviewed_state
+from tools import git, keel_config, reviewed_state
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -134,6 +137,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="review what changed since the last revision Keel reviewed in this repository",
     )
+    review.add_argument(
+        "--filter",
+        dest="diff_filter",
+        choices=DIFF_FILTERS,
+        help="which findings the report lists, may trigger review and are SARIF results: "
+        "added (introduced by the change), diff_context (also on its context lines), file "
+        "(anywhere in the touched files) or all (default KEEL_DIFF_FILTER, else added)",
+    )
     runnable(review)
 
     audit = sub.add_parser("audit", parents=[common, output], help="review the whole repository")
@@ -161,11 +172,21 @@ def _parser() -> argparse.ArgumentParser:
         help='edited arguments, e.g. \'{"publish_review": {"path": "docs/REVIEW.md"}}\'',
     )
     approve.add_argument("--reviewer", help="who decides (default KEEL_REVIEWER / $USER)")
+    approve.add_argument("--reason", help="why the --dismiss findings are not problems")
 
     reject = sub.add_parser("reject", parents=[common, output], help="reject pending actions")
     reject.add_argument("thread")
     reject.add_argument("--reason", required=True)
     reject.add_argument("--reviewer", help="who decides (default KEEL_REVIEWER / $USER)")
+    for decide in (approve, reject):
+        decide.add_argument(
+            "--dismiss",
+            action="append",
+            metavar="ID[,ID...]",
+            help="dismiss these findings (ids from the report's JSON) with --reason: "
+            "remembered for the repository, later reviews suppress them while their code "
+            "is unchanged",
+        )
 
     rereview = sub.add_parser(
         "rereview",
@@ -204,6 +225,12 @@ def _parser() -> argparse.ArgumentParser:
     prune = sub.add_parser("prune", parents=[common], help="delete old finished threads")
     prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
     prune.add_argument("--dry-run", action="store_true")
+
+    base = sub.add_parser(
+        "baseline", parents=[common], help="findings dismissed in a repository's reviews"
+    )
+    base.add_argument("action", choices=["show", "clear"])
+    base.add_argument("repo", type=Path, metavar="REPO", help="a path in the git repository")
 
     feedback = sub.add_parser("feedback", parents=[common], help="the human-decision log")
     feedback.add_argument("action", choices=["export"])
@@ -267,6 +294,8 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
                 return _cmd_health(args, terminal, runner, settings)
             if args.command == "prune":
                 return _cmd_prune(args, terminal, runner)
+            if args.command == "baseline":
+                return _cmd_baseline(args, terminal, runner)
             if args.command == "dlq" and args.dlq_command == "list":
                 return _cmd_dlq_list(args, terminal, runner)
             if args.command == "dlq":
@@ -340,7 +369,12 @@ def _prepare_run(
         chat_model(settings.model, settings)
     except ModelError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None
-    return graph_input, KeelContext.from_settings(settings)
+    context = KeelContext.from_settings(settings)
+    if getattr(args, "diff_filter", None):
+        from dataclasses import replace
+
+        context = replace(context, diff_filter=args.diff_filter)
+    return graph_input, context
 
 
 def _since_last(runner: Runner, graph_input: dict[str, Any], terminal: Terminal) -> str:
@@ -363,6 +397,67 @@ def _since_last(runner: Runner, graph_input: dict[str, Any], terminal: Terminal)
     return f"{base}..{head}"
 
 
+def _check_repo_config(graph_input: dict[str, Any]) -> None:
+    """A malformed Keel configuration in the repository is a usage error (exit 2).
+
+    The same reading intake does (`tools.keel_config.load_for_task`), before any thread.
+    """
+    base, _, head = str(graph_input.get("rev_range") or "").partition("..")
+    try:
+        keel_config.load_for_task(
+            Path(graph_input["repo"]),
+            mode=graph_input["mode"],
+            staged=bool(graph_input.get("staged")),
+            base=base or None,
+            head=head or None,
+            team=config_team(SPECIALISTS),
+        )
+    except keel_config.KeelConfigError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+    except git.GitError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+
+
+def _cmd_baseline(args: argparse.Namespace, terminal: Terminal, runner: Runner) -> int:
+    """`keel baseline show | clear REPO`: a repository's remembered dismissals."""
+    store = runner.persistence.store
+    try:
+        if args.action == "clear":
+            cleared = dismissals.clear_baseline(store, args.repo)
+            if args.json:
+                terminal.emit_json(cleared)
+            else:
+                terminal.info(
+                    f"forgot {cleared['cleared']} dismissal(s) of {cleared['repo']} "
+                    f"({cleared['identified_by']}): later reviews raise those findings again"
+                )
+            return EXIT_DONE
+        view = dismissals.baseline_view(store, args.repo)
+    except git.GitError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from None
+    if args.json:
+        terminal.emit_json(view)
+        return EXIT_DONE
+    terminal.table(
+        f"Dismissed findings of {view['repo']} ({view['identified_by']})",
+        ["file", "line", "rule", "severity", "reason", "reviewer", "at", "thread"],
+        [
+            [
+                e["file"],
+                str(e["line"]),
+                e["rule"],
+                e["severity"],
+                e["reason"],
+                e["reviewer"],
+                e["at"],
+                e["thread_id"],
+            ]
+            for e in view["entries"]
+        ],
+    )
+    return EXIT_DONE
+
+
 def _cmd_run(
     args: argparse.Namespace,
     terminal: Terminal,
@@ -374,6 +469,7 @@ def _cmd_run(
     thread_id = args.thread or new_thread_id()
     if runner.persistence.registry.get(thread_id) is not None:
         raise CliError(EXIT_USAGE, f"thread {thread_id} already exists")
+    _check_repo_config(graph_input)
     terminal.info(
         f"keel {args.command} {graph_input['repo']} — thread {thread_id} — model {context.model}"
         f" — {runner.persistence.kind}"
@@ -620,12 +716,16 @@ def _emit_report(args: argparse.Namespace, terminal: Terminal, report: dict[str,
 
 
 def _fail_on(args: argparse.Namespace, terminal: Terminal, outcome: Outcome) -> int | None:
-    """The CI gate: with --fail-on, the exit status is about the findings that remain."""
+    """The CI gate: with --fail-on, the exit status is about the findings that remain.
+
+    Those the report shows: in a review, what its diff filter selects (`--filter`).
+    """
     threshold = getattr(args, "fail_on", None)
     if threshold is None or outcome.status in ("failed", "halted", "budget_exhausted"):
         return None
     report = outcome.report or {}
-    findings = (report.get("data") or {}).get("findings") or []
+    data = report.get("data") or {}
+    findings = data["shown"] if "shown" in data else data.get("findings") or []
     at_or_above = [f for f in findings if severity_at_least(f["severity"], threshold)]
     if outcome.status == "awaiting_approval":
         terminal.info(f"thread {outcome.thread_id} stays awaiting approval (keel approve / reject)")
@@ -896,6 +996,14 @@ def _cmd_decide(
         except ReviewResponseError as exc:
             raise CliError(EXIT_USAGE, f"invalid decision: {exc}") from None
         answers[interrupt_id] = answer
+    if args.dismiss:
+        try:
+            gate = dismissals.gate_interrupt(outcome.interrupts)
+            answers[gate]["dismiss"] = dismissals.dismiss_payload(
+                args.dismiss, args.reason, outcome.values.get("findings") or []
+            )
+        except dismissals.DismissUsageError as exc:
+            raise CliError(EXIT_USAGE, str(exc)) from None
     try:
         outcome = runner.resume(
             args.thread, context=context, decision=answers, progress=terminal.progress

@@ -7,16 +7,27 @@ severity, the specialist, confidence, category and sources as properties, a
 `partialFingerprints` entry that does not depend on line numbers (file, rule, normalised
 code) so repeated reviews de-duplicate, and `fixes` when the finding carries a suggested
 patch.
+
+The results are the findings the report shows (`data["shown"]`): in a review, those its
+diff filter selects — by default what the change introduced, so pre-existing findings
+are SARIF results only when asked for (`keel review --filter file` or `all`). Each
+result of a review carries its place in the diff as the `diff` property.
+
+A finding a reviewer dismissed in an earlier review (`nodes/baseline.py`) is a result
+with an external, accepted suppression (the reason as its justification) and
+`baselineState` `unchanged`; every other result is `new` (both only when the report
+looked the repository's baseline up).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from keel import __version__
+from nodes.agents.diff_filter import shown
+from nodes.agents.grounding import stable_fingerprint
 from tools.diffs import hunks
 
 __all__ = ["SARIF_SCHEMA", "LEVELS", "fingerprint", "to_sarif"]
@@ -26,10 +37,40 @@ LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "not
 
 
 def fingerprint(finding: Mapping[str, Any]) -> str:
-    """Stable across runs and line shifts: file, rule and the normalised quoted code."""
-    code = " ".join(str(finding.get("evidence", "")).split())
-    key = f"{finding['file']}\0{finding.get('rule', '')}\0{finding['category']}\0{code}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+    """Stable across runs and line shifts: file, rule and the normalised quoted code.
+
+    The same id keys a remembered dismissal (`nodes.agents.grounding.stable_fingerprint`).
+    """
+    return stable_fingerprint(finding)
+
+
+def _baseline(finding: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`baselineState` and `suppressions` against the repository's remembered dismissals.
+
+    Only when the report looked the baseline up (`data["baseline"]["remembered"]`): a
+    suppressed finding is `unchanged` with an external, accepted suppression carrying
+    the reviewer's reason; any other result is `new`.
+    """
+    if not (data.get("baseline") or {}).get("remembered"):
+        return {}
+    why = finding.get("suppressed")
+    if not why:
+        return {"baselineState": "new"}
+    return {
+        "baselineState": "unchanged",
+        "suppressions": [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": why["reason"],
+                "properties": {
+                    "reviewer": why["reviewer"],
+                    "at": why["at"],
+                    "thread_id": why["thread_id"],
+                },
+            }
+        ],
+    }
 
 
 def _rule_id(finding: Mapping[str, Any]) -> str:
@@ -73,8 +114,13 @@ def _fixes(finding: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def to_sarif(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Convert a report's data (`Report["data"]`) to a SARIF 2.1.0 log."""
-    findings = list(data.get("findings") or [])
+    """Convert a report's data (`Report["data"]`) to a SARIF 2.1.0 log.
+
+    The results are `data["shown"]`, or every finding for a report without it (older).
+    """
+    findings = list(data["shown"] if "shown" in data else data.get("findings") or [])
+    # suppressed findings the filter shows are results too, with their suppression
+    findings += shown(list(data.get("suppressed") or []), data.get("diff_filter"))
     rules: dict[str, dict[str, Any]] = {}
     for finding in findings:
         rule = _rule_id(finding)
@@ -116,8 +162,10 @@ def to_sarif(data: Mapping[str, Any]) -> dict[str, Any]:
                 "specialist": finding["specialist"],
                 "confidence": finding["confidence"],
                 "sources": list(finding.get("sources") or []),
-            },
+            }
+            | ({"diff": finding["diff"]} if finding.get("diff") else {}),
         }
+        result |= _baseline(finding, data)
         fixes = _fixes(finding)
         if fixes:
             result["fixes"] = fixes
@@ -140,6 +188,7 @@ def to_sarif(data: Mapping[str, Any]) -> dict[str, Any]:
             "offline": bool(data.get("offline")),
             "thread_id": data.get("thread_id"),
             "range": task.get("rev_range"),
+            "diff_filter": data.get("diff_filter"),
         },
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

@@ -3,6 +3,15 @@
 Findings that several tools raised on the same file, line and category are shown once,
 with every tool listed as a source. The model label is on every report: `offline` means
 Keel's deterministic policy model ran, not an LLM.
+
+A review's report lists the findings its diff filter shows (`diff_filter.py`); the others
+are counted and listed one line each under a collapsed `<details>` heading. The data
+keeps every finding, each with its class (`diff`): `findings` is all of them, `shown`
+what the filter shows (all, in an audit), `counts` the severities of `shown`,
+`diff_filter` and `diff_counts` the filter and the classes (None and {} in an audit).
+A suppressed finding (dismissed in an earlier review: `nodes/baseline.py`) stays in
+`findings`, is listed in `suppressed` and under *Suppressed*, never in `shown` or
+`counts`; `keel_config` is the repository's Keel configuration (`repo_rules.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from graphs.context import DiffFilter
 from graphs.state import SEVERITY_ORDER, Finding, FindingStatus, Report, ToolEvidence
+
+from . import repo_rules
+from .diff_filter import DIFF_CLASSES, diff_counts, shown, shows
 
 __all__ = ["OFFLINE_NOTE", "merge_findings", "render_report"]
 
@@ -39,6 +52,12 @@ def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
         status = _best_status(kept.get("status"), finding.get("status"))
         if status is not None:
             kept["status"] = status
+        if "diff" in kept and "diff" in finding:  # the place nearest the change wins
+            kept["diff"] = min(kept["diff"], finding["diff"], key=DIFF_CLASSES.index)
+        else:
+            kept.pop("diff", None)  # one copy without a class: shown whatever the filter
+        if not finding.get("suppressed"):  # suppressed only when every copy is
+            kept.pop("suppressed", None)
     return sorted(
         merged.values(),
         key=lambda f: (-SEVERITY_ORDER[f["severity"]], f["file"], f["line"], f["rule"]),
@@ -94,12 +113,22 @@ def _label(model_label: str) -> str:
     return OFFLINE_NOTE if model_label == "offline" else model_label
 
 
-def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str) -> Report:
-    """Return the Markdown and JSON report of a pipeline state."""
+def render_report(
+    state: Mapping[str, Any],
+    *,
+    thread_id: str,
+    model_label: str,
+    diff_filter: DiffFilter | None = None,
+) -> Report:
+    """Return the Markdown and JSON report of a pipeline state.
+
+    `diff_filter`: a review's filter (`diff_filter.active_filter`); None lists everything.
+    """
     task = state.get("task") or {}
     findings = merge_findings(state.get("findings") or [])
+    visible = shown([f for f in findings if not f.get("suppressed")], diff_filter)
     counts = {s: 0 for s in ("critical", "high", "medium", "low", "info")}
-    for finding in findings:
+    for finding in visible:
         counts[finding["severity"]] += 1
     data: dict[str, Any] = {
         "thread_id": thread_id,
@@ -111,6 +140,9 @@ def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str)
         "skipped": state.get("skipped") or [],
         "counts": counts,
         "findings": findings,
+        "shown": visible,
+        "diff_filter": diff_filter,
+        "diff_counts": diff_counts(findings) if diff_filter else {},
         "handoffs": state.get("handoffs") or [],
         "evidence": _evidence_summary(state.get("evidence") or []),
         "pending_actions": [
@@ -124,6 +156,9 @@ def render_report(state: Mapping[str, Any], *, thread_id: str, model_label: str)
         "usage": state.get("usage") or {},
         "budget_grants": state.get("budget_grants") or [],
         "tool_config": _tool_config(state),
+        "suppressed": [f for f in findings if f.get("suppressed")],
+        "keel_config": state.get("repo_config"),
+        "baseline": state.get("baseline"),
     }
     return Report(markdown=_markdown(data), data=data)
 
@@ -138,6 +173,68 @@ def _tool_config(state: Mapping[str, Any]) -> dict[str, Any]:
     if given is None:
         given = ((state.get("report") or {}).get("data") or {}).get("tool_config")
     return dict(given or {})
+
+
+HIDDEN_SHOWN = 200
+"""Findings the diff filter hides listed in the Markdown; the JSON report has every one."""
+
+_PLACES = {
+    "introduced": "introduced",
+    "context": "in the diff's context",
+    "pre-existing": "pre-existing",
+    "outside": "in a file the change does not touch",
+}
+_FILTERS = {
+    "added": "findings the change introduced",
+    "diff_context": "findings the change introduced or in its context lines",
+    "file": "findings in the files the change touches",
+    "all": "every finding",
+}
+
+
+def _where(f: Mapping[str, Any]) -> str:
+    return f"{f['file']}:{f['line']}" + (f"-{f['end_line']}" if f["end_line"] != f["line"] else "")
+
+
+def _filter_line(data: Mapping[str, Any]) -> list[str]:
+    """The header line of a review's filter: what is listed, and the classes counted."""
+    if not data["diff_filter"]:
+        return []
+    counts = data["diff_counts"]
+    classes = ", ".join(f"{counts[c]} {_PLACES[c]}" for c in DIFF_CLASSES if counts.get(c))
+    return [
+        f"- **Diff filter:** `{data['diff_filter']}` — listed: {_FILTERS[data['diff_filter']]}"
+        + (f" ({classes})" if classes else "")
+    ]
+
+
+def _hidden_lines(data: Mapping[str, Any]) -> list[str]:
+    """The collapsed section of the findings the filter hides, one line each."""
+    if not data["diff_filter"]:
+        return []
+    hidden = [
+        f for f in data["findings"] if not shows(f, data["diff_filter"]) and not f.get("suppressed")
+    ]
+    if not hidden:
+        return []
+    counts: dict[str, int] = {}
+    for f in hidden:
+        counts[f["diff"]] = counts.get(f["diff"], 0) + 1
+    what = ", ".join(f"{counts[c]} {_PLACES[c]}" for c in DIFF_CLASSES if c in counts)
+    lines = [
+        "<details>",
+        f"<summary>{what} finding(s), not listed above (diff filter "
+        f"<code>{data['diff_filter']}</code>)</summary>",
+        "",
+    ]
+    for f in hidden[:HIDDEN_SHOWN]:
+        lines.append(
+            f"- [{f['severity'].upper()}] `{_where(f)}` {f['title']} · rule "
+            f"`{f['rule'] or '-'}` · {_PLACES[f['diff']]}"
+        )
+    if len(hidden) > HIDDEN_SHOWN:
+        lines.append(f"- … and {len(hidden) - HIDDEN_SHOWN} more (see the JSON report)")
+    return [*lines, "", "</details>", ""]
 
 
 SKIPPED_SHOWN = 30
@@ -175,6 +272,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
         + (f" — range `{task['rev_range']}`" if task.get("rev_range") else ""),
         f"- **Files in scope:** {len(data['scope'])}"
         + (f" ({len(data['skipped'])} path(s) skipped, below)" if data["skipped"] else ""),
+        *_filter_line(data),
         "",
         "| critical | high | medium | low | info |",
         "|---:|---:|---:|---:|---:|",
@@ -183,19 +281,18 @@ def _markdown(data: Mapping[str, Any]) -> str:
         "## Findings",
         "",
     ]
-    if not data["findings"]:
-        lines += ["No findings.", ""]
-    for f in data["findings"]:
-        where = f"{f['file']}:{f['line']}" + (
-            f"-{f['end_line']}" if f["end_line"] != f["line"] else ""
-        )
+    if not data["shown"]:
+        everything = len(data["findings"]) == len(data["suppressed"])  # none, or suppressed
+        lines += ["No findings." if everything else "No findings in the change.", ""]
+    for f in data["shown"]:
         judged = " · **unconfirmed** (tool only)" if f.get("status") == "unconfirmed" else ""
+        place = f" · {_PLACES[f['diff']]}" if data["diff_filter"] and f.get("diff") else ""
         lines += [
             f"### [{f['severity'].upper()}] {f['title']}",
             "",
-            f"`{where}` · {f['category']} · rule `{f['rule'] or '-'}` · "
+            f"`{_where(f)}` · {f['category']} · rule `{f['rule'] or '-'}` · "
             f"{f['specialist']} · confidence {f['confidence']:.2f} · "
-            f"sources: {', '.join(f['sources'])}{judged}",
+            f"sources: {', '.join(f['sources'])}{judged}{place}",
             "",
             "```",
             f["evidence"],
@@ -211,6 +308,8 @@ def _markdown(data: Mapping[str, Any]) -> str:
                 "```",
                 "",
             ]
+    lines += _hidden_lines(data)
+    lines += repo_rules.suppressed_lines(data)
     if data["handoffs"]:
         lines += ["## Specialists", ""]
         for h in data["handoffs"]:
@@ -236,6 +335,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
             )
         if evidence["dismissed_items"]:
             lines.append("")
+    lines += repo_rules.config_lines(data)
     if data["tool_config"]:
         lines += ["## Tool configuration", ""]
         for tool, used in data["tool_config"].items():
@@ -255,6 +355,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
             "",
             f"- triggers: {'; '.join(review['triggers'])}",
             f"- reviewer: {review['reviewer']} at {review['at']} — decisions: {decisions}",
+            *repo_rules.dismissed_lines(review),
             "",
         ]
     if data["action_results"]:

@@ -1,8 +1,10 @@
 """Report and finalize: read the blackboard, propose effects, write the report.
 
-`report` runs once after every specialist has handed off. It proposes the side effects
-(an autofix patch when a finding is fixable, publishing the review when there are
-findings — specialists may have proposed running the tests), renders the report, and
+`report` runs once after every specialist has handed off. In review mode it first gives
+every finding and tool evidence its place in the diff (`nodes/agents/diff_filter.py`);
+the run's diff filter then decides which findings count. It proposes the side effects
+(an autofix patch when a shown finding is fixable, publishing the review when findings
+are shown — specialists may have proposed running the tests), renders the report, and
 routes: to the human review gate when a trigger fires, else straight to `finalize`.
 `finalize` folds action results (e.g. failing tests) into the findings and writes the
 final report.
@@ -10,6 +12,7 @@ final report.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,9 +27,11 @@ from graphs.state import (
     PendingAction,
     PipelineState,
     ThreadStatus,
+    ToolEvidence,
     merge_by_id,
 )
 from keel.models import model_label
+from nodes import baseline
 from nodes.guards import budget
 from nodes.guards._verdict import Verdict, guard_event
 from nodes.guards.review_gate import check_review_triggers
@@ -36,18 +41,27 @@ from tools.issues import mask_secrets
 from tools.repo_config import describe as describe_tools
 from tools.reviewed_state import ReviewedState
 
+from . import repo_rules
+from .diff_filter import Classifier, active_filter, shown
 from .evidence import unconfirmed_findings
 from .grounding import fingerprint
-from .render import render_report
+from .render import merge_findings, render_report
 
 __all__ = ["finalize", "report", "report_markdown"]
 
 
 def _propose(
-    state: PipelineState, context: KeelContext
+    state: PipelineState,
+    context: KeelContext,
+    findings: Sequence[Finding],
+    hidden: Sequence[Finding] = (),
 ) -> tuple[list[PendingAction], list[Finding]]:
-    """Side effects to propose, and the fixable findings with their suggested patch."""
-    findings = state.get("findings", [])
+    """Side effects to propose, and the fixable findings with their suggested patch.
+
+    `findings` are the specialists' findings the diff filter shows; `hidden`, those it
+    hides, never propose anything. ruff's patch fixes whole files, so when it also fixes
+    hidden findings in them the autofix's reason says how many.
+    """
     actions: list[PendingAction] = []
     patched: list[Finding] = []
     fixable = sorted({f["file"] for f in findings if f.get("fixable")})
@@ -59,6 +73,7 @@ def _propose(
             for f in findings
             if f.get("fixable") and f["file"] in per_file
         ]
+        also = [f for f in hidden if f.get("fixable") and f["file"] in per_file]
         if diff.strip():
             actions.append(
                 PendingAction(
@@ -66,7 +81,13 @@ def _propose(
                     name="apply_autofix",
                     args={"diff": diff},
                     effect="write",
-                    reason=f"ruff can fix {len(fixable)} file(s) automatically",
+                    reason=f"ruff can fix {len(fixable)} file(s) automatically"
+                    + (
+                        f"; the patch also fixes {len(also)} finding(s) the change did not "
+                        "introduce in them"
+                        if also
+                        else ""
+                    ),
                     proposed_by="report",
                 )
             )
@@ -77,7 +98,8 @@ def _propose(
                 name="publish_review",
                 args={"path": context.publish_path},
                 effect="write",
-                reason=f"write this review ({len(findings)} finding(s)) into the repository",
+                reason=f"write this review ({len(merge_findings(findings))} finding(s)) into "
+                "the repository",
                 proposed_by="report",
             )
         )
@@ -87,6 +109,17 @@ def _propose(
 def _analysis_root(state: PipelineState) -> Path:
     """Where the reviewed files are: the work tree or the snapshot intake took."""
     return Path(state.get("analysis_root") or state["repo"])
+
+
+def _classified(
+    state: PipelineState, findings: Sequence[Finding], evidence: Sequence[ToolEvidence]
+) -> tuple[list[Finding], list[ToolEvidence]]:
+    """The findings and tool evidence with their place in the diff (a review), else as is."""
+    changed = state.get("diff_lines")
+    if changed is None or (state.get("task") or {}).get("mode") == "audit":
+        return list(findings), list(evidence)
+    classes = Classifier(changed, _analysis_root(state))
+    return classes.findings(findings), classes.evidence(evidence)
 
 
 def _reviewed(state: PipelineState) -> tuple[ReviewedState | None, list[Observation]]:
@@ -119,7 +152,10 @@ def _reviewer_instructions(state: PipelineState) -> list[Finding]:
     Found by plain code, not by a model (a model may have been talked round by it); each
     becomes a `keel.reviewer-instructions` finding, which is a review trigger.
     """
-    hits = instructions.find_reviewer_instructions(_analysis_root(state), state.get("scope", []))
+    excluded = [s["path"] for s in state.get("skipped") or [] if s["kind"] == "excluded"]
+    hits = instructions.find_reviewer_instructions(
+        _analysis_root(state), [*state.get("scope", []), *excluded]
+    )  # the repository's exclusions do not hide text from the tripwire
     return [
         Finding(
             id=fingerprint(hit.file, instructions.RULE, hit.line, hit.evidence),
@@ -156,12 +192,34 @@ def _thread_budget(state: PipelineState, context: KeelContext) -> GuardEvent | N
 def report(
     state: PipelineState, runtime: Runtime[KeelContext]
 ) -> Command[Literal["review_gate", "finalize"]]:
-    """Propose effects, render the report, and route to review when a trigger fires."""
-    context = runtime.context or KeelContext()
+    """Propose effects, render the report, and route to review when a trigger fires.
+
+    The repository's Keel configuration applies first (`repo_rules.apply`: severity
+    overrides, then the remembered dismissals): suppressed findings propose nothing and
+    trigger nothing; the review triggers use the repository's tightened policy.
+    """
+    own_context = runtime.context or KeelContext()
+    context = own_context.with_repo_config(state.get("repo_config"))
     leftover, unconfirmed = unconfirmed_findings(state.get("evidence", []))
     addressed = [*_reviewer_instructions(state), *unconfirmed]
-    found = merge_by_id(state.get("findings", []), addressed)
-    evidence = merge_by_id(state.get("evidence", []), leftover)
+    found, evidence = _classified(
+        state,
+        merge_by_id(state.get("findings", []), addressed),
+        merge_by_id(state.get("evidence", []), leftover),
+    )
+    found, evidence, ref = repo_rules.apply(
+        found,
+        evidence,
+        config=state.get("repo_config"),
+        ref=state.get("baseline"),
+        store=baseline.current_store(),
+    )
+    repo_view = {
+        "baseline": ref,
+        "repo_config": repo_rules.with_policy_notes(state.get("repo_config"), own_context),
+    }
+    repo_update = {key: value for key, value in repo_view.items() if value is not None}
+    diff_filter = active_filter(state, context.diff_filter)
     exhausted = _thread_budget(state, context)
     if exhausted is not None:
         view = {
@@ -170,23 +228,32 @@ def report(
             "evidence": evidence,
             "guard_events": [*state.get("guard_events", []), exhausted],
             "tool_config": describe_tools(_analysis_root(state)),
+            **repo_update,
         }
         rendered = render_report(
             view | {"status": "budget_exhausted"},
             thread_id=current_thread_id(),
             model_label=model_label(context.model),
+            diff_filter=diff_filter,
         )
         return Command(
             goto="finalize",
             update={
                 "guard_events": [exhausted],
-                "findings": addressed,
-                "evidence": leftover,
+                "findings": found,
+                "evidence": evidence,
                 "report": rendered,
                 "status": "budget_exhausted",
+                **repo_update,
             },
         )
-    proposed, patched = _propose(state, context)
+    own = {f["id"] for f in state.get("findings", [])}  # what the specialists submitted
+    submitted = [f for f in found if f["id"] in own]
+    active = [f for f in submitted if not f.get("suppressed")]  # dismissed before: nothing
+    visible = shown(active, diff_filter)
+    visible_ids = {f["id"] for f in visible}
+    hidden = [f for f in active if f["id"] not in visible_ids]
+    proposed, patched = _propose(state, context, visible, hidden)
     actions = {a["id"]: a for a in [*state.get("pending_actions", []), *proposed]}
     triggers = check_review_triggers(
         findings=found,
@@ -205,17 +272,22 @@ def report(
         "pending_actions": list(actions.values()),
         "status": status,
         "tool_config": describe_tools(_analysis_root(state)),
+        **repo_update,
     }
     rendered = render_report(
-        view, thread_id=current_thread_id(), model_label=model_label(context.model)
+        view,
+        thread_id=current_thread_id(),
+        model_label=model_label(context.model),
+        diff_filter=diff_filter,
     )
     update: dict[str, Any] = {
         "pending_actions": proposed,
-        "findings": merge_by_id(addressed, patched),
-        "evidence": leftover,
+        "findings": findings,  # every finding, each with its place in the diff
+        "evidence": evidence,
         "report": rendered,
         "status": status,
         "model_label": model_label(context.model),
+        **repo_update,
     }
     if triggers:
         recorded, update["observations"] = _reviewed(state)
@@ -275,9 +347,15 @@ def finalize(state: PipelineState, runtime: Runtime[KeelContext]) -> dict[str, A
     status = _final_status(state)
     view = {**state, "findings": [*state.get("findings", []), *new_findings], "status": status}
     label = model_label(context.model)
+    rendered = render_report(
+        view,
+        thread_id=current_thread_id(),
+        model_label=label,
+        diff_filter=active_filter(state, context.diff_filter),
+    )
     return {
         "findings": new_findings,
         "status": status,
-        "report": render_report(view, thread_id=current_thread_id(), model_label=label),
+        "report": rendered,
         "model_label": label,
     }

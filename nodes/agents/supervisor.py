@@ -37,10 +37,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
@@ -58,15 +58,25 @@ from graphs.state import (
     Task,
     add_usage,
 )
+from nodes import baseline
 from nodes.guards._verdict import Verdict, guard_event, utc_now
-from tools import git, snapshot, tree
+from tools import diffs, git, keel_config, snapshot, tree
 
 from .prompts import SUPERVISOR_PROMPT
 from .schemas import Assignment, Plan, plan_schema
 from .specialist import ModelFactory, SpecialistSpec
 from .usage import usage_of
 
-__all__ = ["CheckedPlan", "check_plan", "handles", "intake", "make_supervisor", "task_goal"]
+__all__ = [
+    "CheckedPlan",
+    "check_plan",
+    "config_team",
+    "handles",
+    "intake",
+    "make_intake",
+    "make_supervisor",
+    "task_goal",
+]
 
 _GUARD = "validate"
 """The guard whose stage check the plan check is (see `nodes/guards/validate.py`)."""
@@ -125,16 +135,82 @@ def _scope_note(scope: Sequence[str], skips: Sequence[tree.Skip], seconds: float
     return Observation(source="intake", text=f"{text}; listed in {seconds:.2f} s")
 
 
-def intake(state: PipelineState) -> dict[str, Any]:
+def config_team(specialists: Sequence[SpecialistSpec]) -> keel_config.Team:
+    """The names a repository's Keel configuration may use, and those it cannot turn off."""
+    return keel_config.Team(
+        names=tuple(s.name for s in specialists),
+        always_on=tuple(s.name for s in specialists if s.area == "security"),
+    )
+
+
+def _repo_config(
+    root: Path,
+    scope: list[str],
+    *,
+    mode: str,
+    staged: bool,
+    rev_range: str | None,
+    head: str | None,
+    team: keel_config.Team | None,
+) -> tuple[list[str], list[tree.Skip], keel_config.KeelConfig]:
+    """The repository's Keel configuration, and the scope less what it excludes.
+
+    Read as `tools.keel_config.load_for_task` says (a range's base, HEAD for a staged
+    review, the work tree for an audit). An excluded path leaves the scope as an
+    `excluded` skip with the glob that excluded it.
+
+    Raises:
+        KeelConfigError: the configuration is malformed (naming the key).
+    """
+    base = rev_range.partition("..")[0] if rev_range else None
+    config = keel_config.load_for_task(
+        root, mode=mode, staged=staged, base=base, head=head, team=team
+    )
+    kept: list[str] = []
+    excluded: list[tree.Skip] = []
+    for path in scope:
+        glob = config.excluded_by(path)
+        if glob is None:
+            kept.append(path)
+        else:
+            key = f"{config.key}.exclude" if config.key else "exclude"
+            excluded.append(tree.Skip(path, "excluded", f"{key} {glob!r} in {config.file}"))
+    return kept, excluded, config
+
+
+class IntakeNode(Protocol):
+    """The intake node as `make_intake` returns it."""
+
+    def __call__(self, state: PipelineState) -> dict[str, Any]:
+        """Run intake."""
+
+
+def make_intake(specialists: Sequence[SpecialistSpec]) -> IntakeNode:
+    """The intake node for a team (it checks the repository's configuration against it)."""
+    team = config_team(specialists)
+
+    def intake_node(state: PipelineState) -> dict[str, Any]:
+        return intake(state, team=team)
+
+    return intake_node
+
+
+def intake(state: PipelineState, *, team: keel_config.Team | None = None) -> dict[str, Any]:
     """Resolve the repository and revision range; fix the task and the scope.
 
     The listed paths (changed or tracked) pass through `tools.tree.partition` on the
     content the analyzers will read: submodules, symlinks, binary, oversized and
     unreadable paths leave the scope; templates stay in it for the non-Python readers.
-    Each skip is recorded in `skipped` with its reason.
+    Each skip is recorded in `skipped` with its reason. A review also maps the lines its
+    diff changed (`diff_lines`), taken with the scope so both see the same change.
+
+    The repository's Keel configuration (`tools/keel_config.py`) is read here, validated
+    against `team`, and kept in `repo_config`; its exclusions leave the scope as
+    `excluded` skips. `baseline` names the repository whose remembered dismissals apply.
 
     Raises:
         GitError: not a repository, an unknown revision, or no commits (audit/review).
+        KeelConfigError: the repository's Keel configuration is malformed.
     """
     started = time.perf_counter()
     root = git.repo_root(Path(state["repo"]))
@@ -142,21 +218,28 @@ def intake(state: PipelineState) -> dict[str, Any]:
     staged = bool(state.get("staged"))
     rev_range: str | None = None
     head: str | None = None  # the reviewed commit (None: the staged change, or an audit)
+    diff_lines: dict[str, diffs.ChangedLines] | None = None
     if mode == "audit":
         git.head_sha(root)  # an audit of a repository without commits is a usage error
         listed = git.tracked_files(root)
     elif staged:
         listed = git.changed_files(root, staged=True)
+        diff_lines = diffs.changed_lines(git.unified_diff(root, staged=True))
     else:
         base, head = git.resolve_range(root, state.get("rev_range"))
         rev_range = f"{base}..{head}"
         listed = git.changed_files(root, rev=rev_range)
+        diff_lines = diffs.changed_lines(git.unified_diff(root, rev=rev_range))
     observations: list[Observation] = []
     analysis_root = str(root)
     if mode == "review":
         analysis_root, observations = _analysis_root(root, listed, head)
     where = Path(analysis_root)
     scope, skips = tree.partition(where, listed, git.tracked_entries(where))
+    scope, excluded, config = _repo_config(
+        root, scope, mode=mode, staged=staged, rev_range=rev_range, head=head, team=team
+    )
+    skips = [*skips, *excluded]
     observations.insert(0, _scope_note(scope, skips, time.perf_counter() - started))
     task = Task(
         goal=task_goal(mode, rev_range, staged),
@@ -170,7 +253,10 @@ def intake(state: PipelineState) -> dict[str, Any]:
         "task": task,
         "scope": scope,
         "skipped": _skipped(skips),
+        "diff_lines": diff_lines,
         "analysis_root": analysis_root,
+        "repo_config": config.as_dict(),
+        "baseline": baseline.repo_identity(root),
         "status": "running",
         "started_at": utc_now(),
         "observations": observations,
@@ -317,6 +403,7 @@ def check_plan(
     parsing_error: object,
     scope: Sequence[str],
     specialists: Sequence[SpecialistSpec],
+    off: Collection[str] = (),
 ) -> CheckedPlan:
     """Check the model's plan against the specialists and the scope; repair what is missing.
 
@@ -326,17 +413,21 @@ def check_plan(
         parsing_error: why parsing failed (for the event), or None.
         scope: the files in scope, in order.
         specialists: the team, in the order their steps are sent.
+        off: specialists the repository's configuration turned off: the plan's
+            assignments to them are dropped without an event, and they get no files.
     """
-    by_name = {spec.name: spec for spec in specialists}
+    team = [spec for spec in specialists if spec.name not in off]
+    by_name = {spec.name: spec for spec in team}
     assignments, lost = (list(plan.assignments), []) if plan is not None else _salvage(raw)
+    assignments = [a for a in assignments if a.specialist not in off]
     steps, dropped = _checked_steps(assignments, scope, by_name)
     events: list[GuardEvent] = []
     if lost + dropped:
         reason = "plan checked: dropped " + "; ".join(lost + dropped)
         events.append(guard_event(Verdict(_GUARD, "nudge", reason), "supervisor"))
     kept = len(steps)
-    added = _cover(steps, scope, specialists)
-    ordered = [steps[spec.name] for spec in specialists if spec.name in steps]
+    added = _cover(steps, scope, team)
+    ordered = [steps[spec.name] for spec in team if spec.name in steps]
     why = _repair_why(plan, parsing_error, kept, added)
     if not ordered:  # nothing any specialist can do: straight to the report
         return CheckedPlan(steps=[], events=events, blockers=[f"supervisor: {why}"] if why else [])
@@ -376,7 +467,9 @@ def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFacto
         task, scope = state["task"], state.get("scope", [])
         if not scope:
             return Command(goto="report", update={"blockers": []})
-        prompt = SUPERVISOR_PROMPT.format(goal=task["goal"], brief=_brief(scope, specialists))
+        off = keel_config.KeelConfig.from_dict(state.get("repo_config")).off
+        team = [spec for spec in specialists if spec.name not in off]
+        prompt = SUPERVISOR_PROMPT.format(goal=task["goal"], brief=_brief(scope, team))
         model = model_for(context.model).with_structured_output(
             schema, include_raw=True, method="function_calling"
         )
@@ -384,7 +477,12 @@ def make_supervisor(specialists: Sequence[SpecialistSpec], model_for: ModelFacto
         result = cast(dict[str, Any], model.invoke(prompt))
         usage = usage_of(result["raw"], context.model, time.perf_counter() - started)
         checked = check_plan(
-            result.get("parsed"), result["raw"], result.get("parsing_error"), scope, specialists
+            result.get("parsed"),
+            result["raw"],
+            result.get("parsing_error"),
+            scope,
+            specialists,
+            off,
         )
         steps = checked.steps
         update: dict[str, Any] = {"plan": steps, "usage": usage, "blockers": checked.blockers}

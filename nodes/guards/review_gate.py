@@ -13,7 +13,10 @@ The packet's `reviewed` (recorded by `report`, never here) is what the approval 
 Resume with `Command(resume={"decisions": [...], "reviewer": "name"})`, one decision
 per action request, in order: `{"type": "approve"}`, `{"type": "edit",
 "edited_action": {"name": ..., "args": {...}}}`, `{"type": "reject", "message": ...}`
-or `{"type": "respond", "message": ...}`.
+or `{"type": "respond", "message": ...}`. An optional `"dismiss": [{"finding": ID,
+"reason": ...}]` dismisses findings of the report by id: remembered for the repository
+(`nodes/baseline.py`), they are suppressed in this and later reviews while their code is
+unchanged.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from graphs.state import (
     ToolEvidence,
     severity_at_least,
 )
+from nodes import baseline
 from nodes.actions import ACTION_ORDER, ActionArgsError, validate_action_args
+from nodes.agents.diff_filter import shown
 from nodes.agents.render import merge_findings
 from tools.instructions import RULE
 
@@ -93,9 +98,20 @@ def check_review_triggers(
     `evidence` is the reconciled tool evidence: a serious issue (at or above the review
     severity) that a specialist dismissed is a trigger, so a model's "not a problem" on
     what a tool proved always reaches a human.
+
+    Findings and evidence that `context.diff_filter` hides (a review's pre-existing
+    ones, by default: `Finding.diff`) trigger nothing: the severity, sensitive-path and
+    dismissed-evidence rules see only what the filter shows. The reviewer-instructions
+    tripwire sees every finding: the model read the whole file, whatever the diff.
+
+    A suppressed finding (a reviewer dismissed it before, and its code is unchanged:
+    `nodes/baseline.py`) triggers nothing, the tripwire's included.
     """
     triggers = []
+    findings = [f for f in findings if not f.get("suppressed")]
     addressed = sorted({f"{f['file']}:{f['line']}" for f in findings if f["rule"] == RULE})
+    findings = shown(list(findings), context.diff_filter)
+    evidence = shown(list(evidence), context.diff_filter)
     if addressed:
         triggers.append(
             "rule: text addressed to an automated reviewer in the change (possible prompt "
@@ -156,12 +172,22 @@ def _gated_actions(state: Mapping[str, Any]) -> list[PendingAction]:
 
 
 def build_review_request(state: Mapping[str, Any], triggers: list[str]) -> dict[str, Any]:
-    """Return the interrupt payload: HITL request + Keel's review packet."""
+    """Return the interrupt payload: HITL request + Keel's review packet.
+
+    The packet's evidence is what the report's diff filter shows; `diff` says which
+    filter that was and how many findings of each class the review has (None: an audit).
+    """
     actions = _gated_actions(state)
-    findings = state.get("findings") or []
+    report = state.get("report") or {}
+    data = report.get("data") or {}
+    findings = shown(list(state.get("findings") or []), data.get("diff_filter"))
     handoffs = state.get("handoffs") or []
     confidence = min((h["confidence"] for h in handoffs), default=1.0)
-    report = state.get("report") or {}
+    diff = (
+        {"filter": data["diff_filter"], "counts": data.get("diff_counts") or {}}
+        if data.get("diff_filter")
+        else None
+    )
     return {
         "action_requests": [
             {
@@ -177,7 +203,8 @@ def build_review_request(state: Mapping[str, Any], triggers: list[str]) -> dict[
             for a in actions
         ],
         "packet": {
-            "summary": (report.get("data") or {}).get("counts", {}),
+            "summary": data.get("counts", {}),
+            "diff": diff,
             "reasoning": [f"{h['source']}: {h['summary']}" for h in handoffs],
             "confidence": confidence,
             "evidence": [
@@ -189,7 +216,7 @@ def build_review_request(state: Mapping[str, Any], triggers: list[str]) -> dict[
                     "quote": f["evidence"],
                 }
                 for f in findings
-                if severity_at_least(f["severity"], "medium")
+                if severity_at_least(f["severity"], "medium") and not f.get("suppressed")
             ][:50],
             "uncertainty": [q for h in handoffs for q in h["open_questions"]],
             "confidence_basis": {h["source"]: h.get("confidence_basis", {}) for h in handoffs},
@@ -281,8 +308,12 @@ def resolve_reviewer(claimed: str) -> str:
 def review_gate(
     state: PipelineState, runtime: Runtime[KeelContext]
 ) -> Command[Literal["execute_actions", "finalize"]]:
-    """Pause for a human decision; record it; route to the effects or straight on."""
-    context = runtime.context or KeelContext()
+    """Pause for a human decision; record it; route to the effects or straight on.
+
+    Findings the reviewer dismisses with the decision (``"dismiss"`` in the resume value)
+    are remembered for the repository (`nodes/baseline.py`) and suppressed from here on.
+    """
+    context = (runtime.context or KeelContext()).with_repo_config(state.get("repo_config"))
     thread_id = current_thread_id()
     triggers = check_review_triggers(
         findings=state.get("findings", []),
@@ -297,7 +328,16 @@ def review_gate(
     response = interrupt(request)
     decisions, claimed = parse_review_response(response, actions)
     reviewer = resolve_reviewer(claimed)
-    record_feedback(request, decisions, reviewer)
+    dismissed, dismissals = baseline.dismiss(
+        response,
+        state.get("findings", []),
+        ref=state.get("baseline"),
+        reviewer=reviewer,
+        thread_id=thread_id,
+        repo=state["repo"],
+        store=baseline.current_store(),
+    )
+    record_feedback(request, decisions, reviewer, dismissed=dismissals)
     record = ReviewRecord(
         interrupt_id=hashlib.sha256(f"{thread_id}:{GUARD_NAME}".encode()).hexdigest()[:16],
         triggers=triggers,
@@ -305,8 +345,10 @@ def review_gate(
         reviewer=reviewer,
         at=utc_now(),
     )
+    if dismissals:
+        record["dismissed"] = dismissals
     run_something = any(d["type"] in ("approve", "edit") for d in decisions)
     return Command(
         goto="execute_actions" if run_something else "finalize",
-        update={"review": record, "status": "running"},
+        update={"review": record, "status": "running", "findings": dismissed},
     )
