@@ -78,9 +78,8 @@ _BANDIT_LIST_KEYS: Final = ("exclude_dirs", "skips", "tests")
 _BASELINE: Final = ".secrets.baseline"
 _ENTROPY_PLUGINS: Final = ("Base64HighEntropyString", "HexHighEntropyString")
 _SEMGREP_CONFIGS: Final = (".semgrep.yml", ".semgrep.yaml", ".semgrep")
-SECRET_PLUGINS: Final = frozenset(
-    cls.__name__ for cls in get_mapping_from_secret_type_to_class().values()
-)
+_PLUGIN_CLASSES: list[type] = list(get_mapping_from_secret_type_to_class().values())
+SECRET_PLUGINS: Final = frozenset(plugin.__name__ for plugin in _PLUGIN_CLASSES)
 """detect-secrets' built-in plugins, read once at import: the lookup is cached on
 detect-secrets' global settings, which a running scan changes."""
 _PROBE_TIMEOUT: Final = 30.0
