@@ -63,6 +63,7 @@ __all__ = [
     "local_label",
     "resolve_gguf",
     "shared_server",
+    "stop_shared_servers",
 ]
 
 LOCAL_PREFIX = "local"
@@ -389,3 +390,19 @@ def shared_server(
                 log_dir=log_dir,
             )
     return server.start()
+
+
+def stop_shared_servers() -> int:
+    """Stop every server `shared_server` started in this process; return how many ran.
+
+    For a long-lived process (a test session, a worker) that is done with local models and
+    should not keep their memory until it exits; the next `shared_server` call starts anew.
+    """
+    with _SERVERS_LOCK:
+        servers = list(_SERVERS.values())
+        _SERVERS.clear()
+    running = 0
+    for server in servers:
+        running += server.running
+        server.stop()
+    return running

@@ -234,6 +234,7 @@ def test_security_specialist_on_smollm2_ends_within_its_steps(
 ) -> None:
     from graphs.context import KeelContext
     from graphs.review import SPECIALISTS
+    from keel.local_model import stop_shared_servers
     from keel.models import chat_model
     from keel.settings import Settings
     from nodes.agents.specialist import build_specialist
@@ -268,11 +269,17 @@ def test_security_specialist_on_smollm2_ends_within_its_steps(
         "staged": False,
     }
     started = time.monotonic()
-    result = graph.invoke(
-        {"repo": str(repo), "task": task, "step": step},
-        context=KeelContext(model=MODEL, guards=policy),
-    )
+    try:
+        result = graph.invoke(
+            {"repo": str(repo), "task": task, "step": step},
+            context=KeelContext(model=MODEL, guards=policy),
+        )
+    finally:
+        # the server runs in pytest's own process: stop it, or it lives (and holds its
+        # memory) until the session ends
+        stopped = stop_shared_servers()
     wall = time.monotonic() - started
+    assert stopped == 1, "the specialist's model calls went to one shared server"
     events = result.get("guard_events") or []
     usage = result["usage"]
     print(f"\nsecurity specialist on SmolLM2: {wall:.0f} s, usage {usage}")
