@@ -24,7 +24,7 @@ from keel.models import ModelError, chat_model
 from keel.runner import INPUT_KEY, Runner, new_thread_id
 from keel.settings import Settings
 from nodes.actions import STALE_APPROVAL
-from nodes.agents.supervisor import config_team
+from nodes.agents.intake import config_team
 from tools import git, keel_config, reviewed_state
 
 Prepared = tuple[dict[str, Any], KeelContext]

@@ -9,8 +9,8 @@ from typing import Any, cast
 import pytest
 
 from graphs.state import PipelineState
+from nodes.agents.intake import intake
 from nodes.agents.render import SKIPPED_SHOWN, render_report
-from nodes.agents.supervisor import intake
 from tests.support.gitrepo import commit_files, git, init_repo, two_commit_repo
 from tests.support.realtree import EXPECTED_SKIPS, IN_SCOPE, build_real_tree
 from tools import snapshot

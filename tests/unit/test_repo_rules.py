@@ -14,9 +14,10 @@ from graphs.context import KeelContext
 from graphs.pipeline import build_pipeline
 from graphs.state import Finding, PipelineState
 from nodes.agents import repo_rules
+from nodes.agents.intake import config_team, intake
+from nodes.agents.plan_check import check_plan
 from nodes.agents.schemas import Assignment, Plan
 from nodes.agents.specialist import SpecialistSpec
-from nodes.agents.supervisor import check_plan, config_team, intake
 from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel
 from tools.keel_config import KeelConfig, KeelConfigError, parse_file

@@ -23,9 +23,9 @@ from pydantic import ValidationError
 from graphs.context import KeelContext
 from graphs.pipeline import build_pipeline
 from graphs.review import SPECIALISTS
+from nodes.agents.plan_check import CheckedPlan, check_plan
 from nodes.agents.schemas import Plan, plan_schema
 from nodes.agents.specialist import SpecialistSpec
-from nodes.agents.supervisor import CheckedPlan, check_plan
 from tests.support.scripted import ScriptedChatModel
 
 
