@@ -45,11 +45,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, StateGraph
 
 from . import budget, compress, deadline, drift, loop, step_limit, tool_misuse, validate
+from ._memo import channel_tokens
 from ._verdict import OK, Verdict
 from .policy import GuardPolicy
 
@@ -87,7 +87,7 @@ class AgentGuards:
     ) -> Verdict:
         """Run the checks due before a model request; return the first that fires."""
         channel = messages if messages is not None else state.get("messages") or []
-        tokens = count_tokens_approximately(channel)  # once: the budget and compress use it
+        tokens = channel_tokens(channel)  # new messages only; the budget and compress use it
         own_grants = list(state.get("budget_grants") or [])
         events = state.get("guard_events") or []
         checks: tuple[Callable[[], Verdict], ...] = (

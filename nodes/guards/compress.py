@@ -67,6 +67,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.types import Command
 
+from ._memo import channel_tokens, forget
 from ._verdict import OK, Verdict, guard_event
 from .policy import GuardPolicy
 
@@ -167,7 +168,7 @@ def check_before_model_call(
     `tokens`: the channel's count if the caller already made it (one count per call).
     """
     limit = policy.compress_at_tokens
-    tokens = count_tokens_approximately(messages) if tokens is None else tokens
+    tokens = channel_tokens(messages) if tokens is None else tokens
     if tokens < limit:
         return OK
     budget = summary_budget(policy)
@@ -547,6 +548,7 @@ def compress_node(agent: str, model_node: str = "agent") -> Any:
             state.get("summary") or "",
             int(limit) if limit is not None else None,
         )
+        forget(plan.messages)  # kept under their ids, at new places or with cut text
         return Command(
             goto=model_node,  # type: ignore[arg-type]
             update={

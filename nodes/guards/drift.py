@@ -74,10 +74,12 @@ def check_after_model_call(
     state: Mapping[str, Any], response: AIMessage, *, agent: str, policy: GuardPolicy
 ) -> Verdict:
     """Fire when the agent's recent paths are mostly outside its assignment."""
-    new_paths = [p for call in response.tool_calls for p in path_args(call["args"])]
     step = state.get("step") or {}
     scope = set(step.get("files") or [])
-    if not new_paths or not scope or all(p in scope for p in new_paths):
+    if not scope:
+        return OK
+    new_paths = [p for call in response.tool_calls for p in path_args(call["args"])]
+    if not new_paths or all(p in scope for p in new_paths):
         return OK
     paths = _recent_paths(state.get("messages") or [], response, policy.loop_window)
     outside = [p for p in paths if p not in scope]

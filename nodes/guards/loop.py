@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.types import Command
 
 from ._escalate import escalate_or_halt
+from ._memo import ChannelFold, fingerprint
 from ._verdict import OK, Verdict, answer_calls, guard_event, halt_update, prior_events
 from .policy import GuardPolicy
 
@@ -72,34 +73,71 @@ def normalize_call(name: str, args: Mapping[str, Any]) -> str:
     return f"{name}({json.dumps(_norm(args), sort_keys=True, default=str)})"
 
 
+_last_normalized: tuple[str | None, Hashable, tuple[str, ...]] = (None, None, ())
+"""The latest response's normalised calls: it is checked, then folded in the next check."""
+
+
+def _calls_of(message: BaseMessage) -> tuple[str, ...]:
+    global _last_normalized
+    if not isinstance(message, AIMessage) or not message.tool_calls:
+        return ()
+    key = fingerprint(message)
+    last_id, last_key, last_calls = _last_normalized
+    if key is not None and last_id == message.id and last_key == key:
+        return last_calls
+    calls = tuple(normalize_call(call["name"], call["args"]) for call in message.tool_calls)
+    _last_normalized = (message.id, key, calls)
+    return calls
+
+
+def _result_of(message: ToolMessage) -> str:
+    text = message.content if isinstance(message.content, str) else str(message.content)
+    return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a fingerprint
+
+
+_Calls = tuple[str, ...]
+_Turns = tuple[frozenset[str], ...]
+_call_windows: dict[int, ChannelFold[_Calls]] = {}
+_turn_windows: dict[int, ChannelFold[_Turns]] = {}
+
+
 def _recent_calls(messages: Sequence[BaseMessage], limit: int) -> list[str]:
-    """The last `limit` tool calls, oldest first (scans backwards, stops early)."""
-    calls: list[str] = []
+    """The last `limit` tool calls (normalised), oldest first.
+
+    A `ChannelFold` that keeps only the last `limit` calls: each check folds the messages
+    new since the previous one, so its cost is bounded by the turn, not the history.
+    """
     if limit <= 0:
-        return calls
-    for message in reversed(messages):
-        if isinstance(message, AIMessage):
-            for call in reversed(message.tool_calls):
-                calls.append(normalize_call(call["name"], call["args"]))
-                if len(calls) >= limit:
-                    return calls[::-1]
-    return calls[::-1]
+        return []
+    fold = _call_windows.get(limit)
+    if fold is None:
+
+        def add(window: _Calls, message: BaseMessage) -> _Calls:
+            calls = _calls_of(message)
+            return (*window, *calls)[-limit:] if calls else window
+
+        fold = _call_windows[limit] = ChannelFold((), add)
+    return list(fold(messages))
 
 
 def _result_turns(messages: Sequence[BaseMessage], turns: int) -> list[set[str]]:
-    """Result fingerprints of the last `turns` tool turns, oldest first."""
-    found: list[set[str]] = []
-    current: set[str] = set()
-    for message in reversed(messages):
-        if isinstance(message, ToolMessage):
-            text = message.content if isinstance(message.content, str) else str(message.content)
-            current.add(hashlib.sha1(text.encode()).hexdigest())  # noqa: S324 - fingerprint
-        elif isinstance(message, AIMessage) and message.tool_calls:
-            found.append(current)
-            current = set()
-            if len(found) >= turns:
-                break
-    return found[::-1]
+    """Result fingerprints of the last `turns` tool turns, oldest first.
+
+    A turn is the results after an AI message with tool calls. A `ChannelFold` keeping
+    the last `turns` of them (each result hashed once).
+    """
+    fold = _turn_windows.get(turns)
+    if fold is None:
+
+        def add(window: _Turns, message: BaseMessage) -> _Turns:
+            if isinstance(message, ToolMessage):
+                return (*window[:-1], window[-1] | {_result_of(message)}) if window else window
+            if isinstance(message, AIMessage) and message.tool_calls:
+                return (*window, frozenset[str]())[-turns:]
+            return window
+
+        fold = _turn_windows[turns] = ChannelFold((), add)
+    return [set(turn) for turn in fold(messages)]
 
 
 def _ladder(state: Mapping[str, Any], agent: str) -> Literal["nudge", "escalate", "halt"]:
@@ -119,7 +157,7 @@ def check_after_model_call(
         return OK
     messages: Sequence[BaseMessage] = state.get("messages") or []
     window = _recent_calls(messages, policy.loop_window - len(response.tool_calls))
-    window += [normalize_call(c["name"], c["args"]) for c in response.tool_calls]
+    window += _calls_of(response)
     window = window[-policy.loop_window :]
     action = _ladder(state, agent)
     for call in dict.fromkeys(window[-min(len(response.tool_calls), len(window)) :]):
