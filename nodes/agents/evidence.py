@@ -12,9 +12,13 @@ Contract:
   gets its evidence reconciled.
 * **Reconciled once, at `finish`** (`reconcile`): each piece of evidence is
   `confirmed` (a submitted finding at that file and lines, with that rule or area),
+  `LINE_SLACK` lines of slack for a finding that names the tool's rule, none for one that
+  only shares its area: a model's finding on one line never absorbs a different issue a
+  line away (a hard-coded secret on line 11 does not confirm the AWS key on line 10),
   `dismissed` (the submission names it with a reason) or `unaddressed`. Unaddressed
   evidence becomes a finding with status `unconfirmed` (source: the tool). A confirmed
-  finding's severity is never below the tool's: lowering it takes a dismissal.
+  finding's severity is never below the tool's (lowering it takes a dismissal), and its
+  lines cover the tool's, so the report shows every line a tool flagged.
 * Evidence still without a status when a specialist stops without submitting (a halting
   guard) is treated as unaddressed by the report (`unconfirmed_findings`).
 
@@ -172,8 +176,15 @@ def _same_rule(a: str, b: str) -> bool:
 
 
 def _confirms(finding: Finding, evidence: ToolEvidence) -> bool:
-    return _near(evidence, finding["file"], finding["line"], finding["end_line"]) and (
-        _same_rule(finding["rule"], evidence["rule"]) or finding["category"] == evidence["category"]
+    file, line, end_line = finding["file"], finding["line"], finding["end_line"]
+    if _same_rule(finding["rule"], evidence["rule"]):
+        return _near(evidence, file, line, end_line)
+    # the area alone confirms only on the tool's own lines
+    return (
+        finding["category"] == evidence["category"]
+        and evidence["file"] == file
+        and line <= evidence["end_line"]
+        and end_line >= evidence["line"]
     )
 
 
@@ -258,6 +269,8 @@ def reconcile(
                     "status": status,
                     "sources": sources,
                     "severity": _max_severity(confirming["severity"], item["severity"]),
+                    "line": min(confirming["line"], item["line"]),
+                    "end_line": max(confirming["end_line"], item["end_line"]),
                 }
             )
             result.evidence.append(

@@ -82,6 +82,29 @@ def test_a_finding_at_the_tools_line_and_rule_confirms_it_and_keeps_its_severity
     assert finding["sources"] == ["security", "bandit"]
 
 
+def test_a_finding_naming_the_rule_a_line_off_confirms_and_covers_the_tools_line() -> None:
+    result = evidence.reconcile([_ev(line=10)], [_finding(line=11)], [])
+    [finding] = result.findings
+    assert finding["status"] == "confirmed"
+    assert (finding["line"], finding["end_line"]) == (10, 11)
+
+
+def test_a_finding_sharing_only_the_area_confirms_only_on_the_tools_own_line() -> None:
+    # measured on Qwen2.5-Coder-1.5B: "hardcoded password" on line 11, no rule, swallowed
+    # detect-secrets' AWS key on line 10, which then appeared nowhere in the report
+    key = _ev(rule="detect-secrets.aws-access-key", line=10, tool="detect-secrets")
+    keyword = _ev(rule="detect-secrets.secret-keyword", line=11, tool="detect-secrets")
+    result = evidence.reconcile([key, keyword], [_finding(line=11, rule="")], [])
+    assert [e["status"] for e in result.evidence] == ["unaddressed", "confirmed"]
+    by_status = {f["status"]: f for f in result.findings}
+    assert sorted(by_status) == ["confirmed", "unconfirmed"]
+    assert by_status["confirmed"]["line"] == 11
+    assert (by_status["unconfirmed"]["line"], by_status["unconfirmed"]["rule"]) == (
+        10,
+        "detect-secrets.aws-access-key",
+    )
+
+
 def test_a_finding_elsewhere_does_not_confirm() -> None:
     result = evidence.reconcile([_ev(line=10)], [_finding(line=40)], [])
     statuses = sorted(f.get("status", "") for f in result.findings)
