@@ -669,9 +669,6 @@ class GuardedState(TypedDict):
     than with the channel's size times the steps. Reads rebuild it from the nearest
     snapshot (see `add_message_writes`, `MESSAGE_SNAPSHOT_EVERY`).
     """
-    summary: str
-    """Legacy: the compressor's running summary is its message in `messages` and is no
-    longer copied here (a copy in every checkpoint); read only for older threads."""
     verdict: PendingVerdict | None
     """The guard verdict the agent node routed on, for the guard node."""
     granted: list[BudgetGrant]
