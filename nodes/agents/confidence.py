@@ -9,10 +9,14 @@
                  · (1 − penalty)
     contradicted (any unaddressed evidence at `medium` or above)
                → confidence ≤ CONTRADICTED_CAP
+    ungrounded (a finding dropped because its file or lines do not exist)
+               → confidence ≤ UNGROUNDED_CAP
 
 Contract: the value is in [0, 1] and never above the model's claim; a submission that
 leaves a serious tool issue unaddressed carries at most `CONTRADICTED_CAP` (below the
-default review threshold 0.5), and one with no tool corroboration at all at most
+default review threshold 0.5), as does one that reported a problem Keel could not place
+(the problem may be real, but the report cannot carry it: a human reads the dropped
+finding in the handoff's open questions), and one with no tool corroboration at all at most
 `UNCORROBORATED_CAP`, so a bare 1.0 means nothing. The constants are documented in
 docs/guards.md ("Computed confidence"); `python -m evals` reports the calibration (ECE)
 of the value per model.
@@ -29,6 +33,7 @@ __all__ = [
     "CONTRADICTED_CAP",
     "SEVERITY_WEIGHT",
     "UNCORROBORATED_CAP",
+    "UNGROUNDED_CAP",
     "computed_confidence",
 ]
 
@@ -50,6 +55,8 @@ CONTRADICTED_CAP = 0.4
 """Ceiling when serious tool evidence was left unaddressed."""
 UNCORROBORATED_CAP = 0.85
 """Ceiling when no analyzer ran and no tool supports any finding."""
+UNGROUNDED_CAP = 0.4
+"""Ceiling when a finding was dropped for citing a file or lines that do not exist."""
 
 _PENALISED_GUARDS = {"loop", "drift", "tool_misuse"}
 
@@ -104,6 +111,8 @@ def computed_confidence(
     )
     if contradicted:
         value = min(value, CONTRADICTED_CAP)
+    if ungrounded:
+        value = min(value, UNGROUNDED_CAP)
     value = round(max(0.0, min(value, claim)), 3)
     basis = {
         "claimed": claim,
