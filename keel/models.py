@@ -40,6 +40,12 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
 }
 """USD per million (input, output) tokens, by model id."""
 
+GRAMMAR_MAX_STRING = 300
+"""Longest free string a local model may write in a constrained tool call (characters)."""
+
+GRAMMAR_MAX_ITEMS = 16
+"""Most items of an array in a constrained tool call (findings, dismissals, paths)."""
+
 _CACHE: dict[str, BaseChatModel] = {}
 _LOCK = threading.Lock()
 
@@ -193,7 +199,7 @@ def _llama_cpp_chat() -> type[ChatOpenAI]:
                 "type": "object",
                 "properties": {
                     "name": {"const": t["function"]["name"]},
-                    "arguments": t["function"].get("parameters") or {"type": "object"},
+                    "arguments": _bounded(t["function"].get("parameters") or {"type": "object"}),
                 },
                 "required": ["name", "arguments"],
             }
@@ -201,6 +207,26 @@ def _llama_cpp_chat() -> type[ChatOpenAI]:
             if isinstance(t, dict) and isinstance(t.get("function"), dict)
         ]
         return options[0] if len(options) == 1 else {"anyOf": options}
+
+    def _bounded(schema: Any) -> Any:
+        """A copy of a JSON schema whose free strings and arrays have an upper bound.
+
+        Under the grammar a small model that repeats itself inside a string argument (a
+        summary, a title) never closes it and runs into the reply cap, so the call is lost;
+        bounded, the grammar makes it close the string and finish the call.
+        """
+        if isinstance(schema, list):
+            return [_bounded(item) for item in schema]
+        if not isinstance(schema, dict):
+            return schema
+        out = {key: _bounded(value) for key, value in schema.items()}
+        kind = out.get("type")
+        unbounded = not any(k in out for k in ("enum", "const", "pattern", "format"))
+        if kind == "string" and unbounded and "maxLength" not in out:
+            out["maxLength"] = GRAMMAR_MAX_STRING
+        if kind == "array" and "maxItems" not in out:
+            out["maxItems"] = GRAMMAR_MAX_ITEMS
+        return out
 
     class LlamaCppChatOpenAI(ChatOpenAI):
         tool_calls_mode: str = "constrained"

@@ -95,6 +95,20 @@ def test_constrained_mode_decodes_a_must_call_turn_under_the_calls_schema() -> N
     assert [t["function"]["name"] for t in forced["tools"]] == ["submit_findings"]  # type: ignore[attr-defined]
 
 
+def test_constrained_strings_and_arrays_are_bounded_so_a_repeating_model_closes_them() -> None:
+    from keel.models import GRAMMAR_MAX_ITEMS, GRAMMAR_MAX_STRING
+
+    payload = _payload("constrained", "any")
+    schema = payload["extra_body"]["response_format"]["json_schema"]["schema"]  # type: ignore[index]
+    bandit, submit = (option["properties"]["arguments"] for option in schema["anyOf"])
+    assert bandit["properties"]["paths"]["maxItems"] == GRAMMAR_MAX_ITEMS
+    assert bandit["properties"]["paths"]["items"]["maxLength"] == GRAMMAR_MAX_STRING
+    assert submit["properties"]["summary"]["maxLength"] == GRAMMAR_MAX_STRING
+    # the tools offered to the server keep their own schemas: only the grammar is bounded
+    offered = [t["function"]["parameters"] for t in payload["tools"]]  # type: ignore[attr-defined]
+    assert "maxLength" not in offered[1]["properties"]["summary"]
+
+
 def test_native_mode_sends_required_and_offers_a_named_tool_alone() -> None:
     assert _payload("native", "any")["tool_choice"] == "required"
     forced = _payload("native", "submit_findings")
