@@ -17,7 +17,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command
 
 from graphs.state import GuardedState
-from nodes.guards.attach import GUARD_NODES, attach_guards
+from nodes.guards.attach import attach_guards
 from nodes.guards.policy import GuardPolicy
 
 from ._model import FakeToolModel, lookup
@@ -91,24 +91,18 @@ def build_keel(
 ) -> Any:
     """Keel's guarded loop: checks in the model node, guard nodes from `attach_guards`."""
     builder = StateGraph(GuardedState)
-
-    def agent(state: GuardedState) -> Command[Any]:
-        verdict = guards.before_model_call(state, policy)
-        if verdict.fired:
-            return Command(goto=verdict.guard, update={"verdict": verdict.pending()})
-        response = model.invoke(state.get("messages", []))
-        tool_calls = len(getattr(response, "tool_calls", []) or [])
-        update = {"messages": [response], "usage": _USAGE | {"tool_calls": tool_calls}}
-        if not tool_calls:
-            return Command(goto=END, update=update)
-        verdict = guards.after_model_call(state, response, policy)
-        if verdict.fired:
-            return Command(goto=verdict.guard, update=update | {"verdict": verdict.pending()})
-        return Command(goto="tools", update=update)
-
-    builder.add_node("agent", agent, destinations=("tools", END, *GUARD_NODES))
-    builder.add_node("tools", ToolNode([lookup]))
     guards = attach_guards(builder, agent="bench", tools=[lookup], submit_tool="none")
+
+    def respond(channel: list[BaseMessage]) -> tuple[BaseMessage, dict[str, Any]]:
+        response = model.invoke(channel)
+        tool_calls = len(getattr(response, "tool_calls", []) or [])
+        return response, {"messages": [response], "usage": _USAGE | {"tool_calls": tool_calls}}
+
+    def agent(state: GuardedState) -> Command[str]:
+        return guards.model_turn(state, policy, respond)
+
+    builder.add_node("agent", agent, destinations=("tools", END, *guards.model_routes))
+    builder.add_node("tools", ToolNode([lookup]))
     builder.add_edge(START, "agent")
     builder.add_edge("tools", "agent")
     return builder.compile(checkpointer=checkpointer)

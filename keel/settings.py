@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 from graphs.context import DIFF_FILTERS, HANDOFF_STYLES, DiffFilter, HandoffStyle
+from nodes.guards.base import SettingsEnvError, settings_from_env
 from nodes.guards.policy import GuardPolicy
 
 __all__ = ["Settings", "SettingsError"]
@@ -204,25 +205,11 @@ _ALIASES = {"max_agent_steps": "KEEL_MAX_AGENT_STEPS", "max_tool_calls": "KEEL_M
 
 
 def _guard_policy(env: Mapping[str, str]) -> GuardPolicy:
-    """Build the guard policy from `KEEL_GUARD_<NAME>` variables (and two aliases)."""
-    values: dict[str, object] = {}
-    for f in fields(GuardPolicy):
-        name = f"KEEL_GUARD_{f.name.upper()}"
-        raw = (env.get(name) or env.get(_ALIASES.get(f.name, ""), "") or "").strip()
-        if not raw:
-            continue
-        default = getattr(GuardPolicy(), f.name)
-        try:
-            if isinstance(default, tuple):
-                values[f.name] = tuple(p.strip() for p in raw.split(",") if p.strip())
-            elif isinstance(default, bool | str):
-                values[f.name] = raw
-            else:
-                values[f.name] = type(default)(raw)
-        except ValueError:
-            raise SettingsError(f"{name}={raw!r} is not a valid {type(default).__name__}") from None
+    """Build the guard policy from `KEEL_GUARD_<NAME>` variables (and two aliases).
+
+    The names, types and checks come from the guards' settings (`settings_from_env`).
+    """
     try:
-        return GuardPolicy(**values)  # type: ignore[arg-type]
-    except ValueError as exc:
-        field = str(exc).split(" ", 1)[0].removeprefix("GuardPolicy.")
-        raise SettingsError(f"KEEL_GUARD_{field.upper()}: {exc}") from None
+        return settings_from_env(GuardPolicy, env, aliases=_ALIASES)
+    except SettingsEnvError as exc:
+        raise SettingsError(str(exc)) from None

@@ -62,7 +62,7 @@ from graphs.state import (
 )
 from nodes.guards import validate
 from nodes.guards._verdict import guard_event
-from nodes.guards.attach import GUARD_NODES, attach_guards
+from nodes.guards.attach import DEFAULT_GUARDS, attach_guards, names_in
 from tools.agent_tools import ANALYZERS
 
 from . import evidence as tool_evidence
@@ -83,6 +83,9 @@ __all__ = ["ModelFactory", "SpecialistSpec", "build_specialist", "handoff_messag
 
 ModelFactory = Callable[[str], BaseChatModel]
 """Returns the chat model for a model id (`KeelContext.model`)."""
+
+GUARDS = DEFAULT_GUARDS
+"""The guards on every specialist's loop (`attach_guards`)."""
 
 _ACTION_EFFECTS = {"run_tests": "execute"}
 
@@ -266,41 +269,29 @@ def build_specialist(
             tool_calls=pending_tools,
             seconds=0.0,
         )
-        verdict = guards.before_model_call(
-            state, policy, pending_tool_calls=pending_tools, messages=[*messages, *opening]
-        )
-        if verdict.fired:
-            return Command(
-                goto=verdict.guard,
-                update={
-                    "messages": opening,
-                    "usage": tool_usage,
-                    "verdict": verdict.pending(),
-                    **recorded,
-                },
-            )
         turns = int((state.get("usage") or {}).get("model_calls", 0))
-        choice = _tool_choice(
-            [*messages, *opening], spec.tools, last_turn=turns + 1 >= policy.max_agent_steps
+
+        def respond(channel: list[BaseMessage]) -> tuple[BaseMessage, dict[str, Any]]:
+            choice = _tool_choice(
+                channel, spec.tools, last_turn=turns + 1 >= policy.max_agent_steps
+            )
+            model = model_for(context.model).bind_tools(bound_tools, tool_choice=choice)
+            started = time.perf_counter()
+            response = model.invoke(channel)
+            usage = usage_of(response, context.model, time.perf_counter() - started)
+            usage["tool_calls"] = tool_usage["tool_calls"]
+            return response, {"messages": [*opening, response], "usage": usage, **recorded}
+
+        return guards.model_turn(
+            state,
+            policy,
+            respond,
+            opening=opening,
+            pending_tool_calls=pending_tools,
+            before={"messages": opening, "usage": tool_usage, **recorded},
+            done="finish",
+            final=lambda r: _submit_call(r) is not None and not r.invalid_tool_calls,
         )
-        model = model_for(context.model).bind_tools(bound_tools, tool_choice=choice)
-        started = time.perf_counter()
-        response = model.invoke([*messages, *opening])
-        usage = usage_of(response, context.model, time.perf_counter() - started)
-        usage["tool_calls"] = tool_usage["tool_calls"]
-        update: dict[str, Any] = {"messages": [*opening, response], "usage": usage, **recorded}
-        if not isinstance(response, AIMessage) or not (
-            response.tool_calls or response.invalid_tool_calls  # malformed calls: tool_misuse
-        ):
-            return Command(goto="finish", update=update)
-        if _submit_call(response) is not None and not response.invalid_tool_calls:
-            return Command(goto="finish", update=update)
-        verdict = guards.after_model_call(
-            {**state, "messages": [*messages, *opening]}, response, policy
-        )
-        if verdict.fired:
-            return Command(goto=verdict.guard, update=update | {"verdict": verdict.pending()})
-        return Command(goto="tools", update=update)
 
     def finish(
         state: SpecialistState, runtime: Runtime[KeelContext]
@@ -313,9 +304,7 @@ def build_specialist(
         try:
             submission = FindingsSubmission.model_validate(call["args"])
         except ValidationError as exc:
-            verdict = validate.check_submission(
-                state, exc, agent=spec.name, call_id=call["id"] or "", policy=policy
-            )
+            verdict = guards.on_submission(state, exc, call["id"] or "", policy)
             return Command(goto=validate.GUARD_NAME, update={"verdict": verdict.pending()})
         grounded, dropped = ground_findings(state["repo"], submission.findings, spec.name)
         events = (
@@ -398,10 +387,15 @@ def build_specialist(
         input_schema=SpecialistInput,
         output_schema=SpecialistOutput,
     )
-    builder.add_node("agent", agent, destinations=("tools", "finish", *GUARD_NODES))
+    # every guard, `validate` too (entered from `finish` only), as the drawing has it
+    builder.add_node("agent", agent, destinations=("tools", "finish", *names_in(GUARDS)))
     builder.add_node("tools", ToolNode(list(spec.tools), handle_tool_errors=True))
-    builder.add_node("finish", finish, destinations=("agent", validate.GUARD_NAME, END))
-    guards = attach_guards(builder, agent=spec.name, tools=spec.tools, submit_tool=SUBMIT_TOOL_NAME)
+    builder.add_node(
+        "finish", finish, destinations=("agent", *names_in(GUARDS, "on_submission"), END)
+    )
+    guards = attach_guards(
+        builder, agent=spec.name, tools=spec.tools, submit_tool=SUBMIT_TOOL_NAME, guards=GUARDS
+    )
     builder.add_edge(START, "agent")
     builder.add_edge("tools", "agent")
     return builder.compile(name=spec.name)

@@ -13,18 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph.types import Command, interrupt
+from langgraph.types import interrupt
 
-from nodes.guards.feedback import record_feedback
-from nodes.guards.review_gate import (
-    ALLOWED_DECISIONS,
-    parse_review_response,
-    resolve_reviewer,
-)
-
-from ._verdict import Verdict, halt_update
-
-__all__ = ["Escalation", "ask_human", "escalate_or_halt"]
+__all__ = ["Escalation", "ask_human"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +53,15 @@ def ask_human(
     Call it only from a guard node, before anything that must not repeat: the node re-runs
     from its start when the thread resumes.
     """
+    # Imported here: the review gate reads the run context, whose `GuardPolicy` is built
+    # from the guards' settings (a module-level import would be circular).
+    from nodes.guards.feedback import record_feedback
+    from nodes.guards.review_gate import (
+        ALLOWED_DECISIONS,
+        parse_review_response,
+        resolve_reviewer,
+    )
+
     request: dict[str, Any] = {
         "action_requests": [
             {
@@ -94,32 +94,3 @@ def ask_human(
         message=str(decision.get("message", "")),
         reviewer=reviewer,
     )
-
-
-def escalate_or_halt(
-    state: Mapping[str, Any],
-    verdict: Verdict,
-    agent: str,
-    uncertainty: list[str] | None = None,
-) -> Command[Any] | str:
-    """The escalate step shared by the loop, drift, tool-misuse and validate guard nodes.
-
-    For an `escalate` verdict, ask a human whether `agent` may carry on: a refusal returns
-    the halting `Command` (the agent stops, its step is blocked); otherwise the reviewer's
-    message comes back for the agent (empty when there is none). Any other verdict returns
-    "" without asking.
-    """
-    if verdict.action != "escalate":
-        return ""
-    decision = ask_human(
-        guard=verdict.guard,
-        agent=agent,
-        action="continue_agent",
-        args={},
-        reason=verdict.reason,
-        uncertainty=uncertainty,
-    )
-    if decision.carry_on:
-        return decision.message
-    stopped = Verdict(verdict.guard, "halt", f"{verdict.reason}; stopped by reviewer")
-    return Command(goto="__end__", update=halt_update(state, stopped, agent))

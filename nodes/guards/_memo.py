@@ -12,10 +12,14 @@ offline) rounds per message, so a channel's count is exactly the sum of its mess
 counts, and `channel_tokens` is such a fold.
 
 Contract: a remembered value is used only for a message with an id, at the same position
-and with the same fingerprint (its type, the length of its text, its tool call ids and
+and with the same fingerprint (its type, the hash of its text, its tool call ids and
 names, its name) as when it was remembered; so a channel whose earlier messages were
-removed, or whose tail was replaced, is folded again. A writer that replaces messages
-*before* the tail under their ids (the compressor does) must call `forget` with them.
+removed, or whose tail was replaced, is folded again. Only the tail is fingerprinted, so
+a check costs O(the tail's text), not O(history). Two channels that share a message id at
+the same position with the same text and calls (ids are unique per model response and
+per `add_messages` write; only hand-set ids repeat) share the remembered value. A writer
+that replaces messages *before* the tail under their ids (the compressor does) must call
+`forget` with them.
 Messages without ids (hand-built state) are folded from the start every time. Each fold
 remembers at most `CACHE_SIZE` channels (least recently used dropped first), so a
 long-lived server's memory stays bounded.
@@ -55,7 +59,7 @@ def fingerprint(message: BaseMessage) -> Hashable | None:
         if isinstance(message, AIMessage)
         else ()
     )
-    return (message.type, len(content), calls, message.name)
+    return (message.type, hash(content), calls, message.name)
 
 
 _FOLDS: list[ChannelFold[Any]] = []

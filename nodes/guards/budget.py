@@ -9,8 +9,8 @@ passes its share, a human is asked (a share is an allocation; only the thread's 
 limits halt). A grant raises the thread's limits, and so every share. Money comes from the
 price table in `keel.models`. Wall-clock time is the deadline guard's.
 
-The check runs before each model request (`check_before_model_call`), counting that
-request's prompt. At `budget_soft_ratio` of any limit a human is asked, with the spend
+The check runs before each model request (`Budget.check`), counting that request's
+prompt. At `budget_soft_ratio` of any limit a human is asked, with the spend
 so far, whether to grant more (`grant_budget`: approve grants the proposed 1.5× limits,
 edit sets them, reject stops the agent); at 100% the agent halts with a partial report
 and the thread ends `budget_exhausted`.
@@ -19,21 +19,20 @@ and the thread ends `budget_exhausted`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
-from langgraph.types import Command
+from graphs.state import BudgetGrant, GuardedState
 
-from graphs.state import BudgetGrant, Usage
-
-from ._escalate import ask_human
-from ._verdict import OK, Verdict, guard_event, halt_update
-from .policy import GuardPolicy
+from ._escalate import Escalation
+from ._verdict import OK, Verdict
+from .base import Ask, BaseGuard, GuardSettings, Phase, Turn, Update, setting
 
 __all__ = [
+    "BUDGET",
     "GUARD_NAME",
-    "BudgetExceededError",
-    "budget_node",
-    "check_before_model_call",
+    "Budget",
+    "BudgetSettings",
     "effective_limits",
     "format_number",
     "share_limits",
@@ -42,6 +41,24 @@ __all__ = [
 
 GUARD_NAME: Final = "budget"
 _KEYS: Final = ("tokens", "cost_usd", "model_calls", "tool_calls")
+
+
+@dataclass(kw_only=True)
+class BudgetSettings(GuardSettings):
+    """Settings of the budget (thread limits; 0 disables a dimension)."""
+
+    budget_tokens: int = setting(400_000, "Tokens (in + out) per thread.", at_least=0)
+    budget_cost_usd: float = setting(2.0, "Money per thread, USD.", at_least=0)
+    budget_model_calls: int = setting(80, "Model calls per thread.", at_least=0)
+    budget_tool_calls: int = setting(200, "Tool calls per thread.", at_least=0)
+    budget_soft_ratio: float = setting(0.8, "Share of a limit at which a human is asked for more.")
+
+    def _validate(self) -> None:
+        if not 0 < self.budget_soft_ratio <= 1:
+            raise ValueError(
+                f"{type(self).__name__}.budget_soft_ratio must be in (0, 1], "
+                f"got {self.budget_soft_ratio}"
+            )
 
 
 def format_number(value: float) -> str:
@@ -60,15 +77,7 @@ def _build_message(kind: str, used: dict[str, float], limits: dict[str, float]) 
     return f"{kind}: {parts}"
 
 
-class BudgetExceededError(RuntimeError):
-    """For callers that prefer an exception: carries spend and limits."""
-
-    def __init__(self, used: dict[str, float], limits: dict[str, float]) -> None:
-        self.used, self.limits = used, limits
-        super().__init__(_build_message("budget exhausted", used, limits))
-
-
-def effective_limits(policy: GuardPolicy, grants: Sequence[BudgetGrant]) -> dict[str, float]:
+def effective_limits(policy: BudgetSettings, grants: Sequence[BudgetGrant]) -> dict[str, float]:
     """Policy limits, raised by every grant (a grant never lowers a limit)."""
     limits = {
         "tokens": float(policy.budget_tokens),
@@ -109,81 +118,74 @@ def share_limits(
     }
 
 
-def check_before_model_call(
-    *,
-    spent: Usage | None,
-    parallel: int = 1,
-    usage: Usage | None,
-    pending_tool_calls: int,
-    grants: Sequence[BudgetGrant],
-    soft_asked: int,
-    own_grants: int,
-    policy: GuardPolicy,
-    upcoming_tokens: int = 0,
-) -> Verdict:
-    """Halt at a hard limit; escalate at the soft ratio unless already asked at this level.
+def _raise(limit: float) -> float:
+    return round(limit * 1.5, 4)
 
-    Args:
-        spent: thread spend at delegation.
-        parallel: agents delegated at once (each gets an equal share of what was left).
-        usage: the agent's own spend so far.
-        pending_tool_calls: tool results not yet counted in `usage`.
-        grants: every grant that applies (inherited and own).
-        soft_asked: soft escalations this agent already made.
-        own_grants: grants made in answer to them.
-        policy: the limits.
-        upcoming_tokens: the prompt of the call about to be made (approximate): the
-            human is asked before a call that would pass the soft ratio, not after.
-    """
-    used = spend(spent, usage)
-    used["tool_calls"] += pending_tool_calls
-    used["model_calls"] += 1  # the call about to be made
-    thread_limits = effective_limits(policy, grants)
-    over = [k for k in _KEYS if thread_limits[k] > 0 and used[k] > thread_limits[k]]
-    if over:
-        reason = _build_message("budget exhausted", used, thread_limits)
-        return Verdict(GUARD_NAME, "halt", reason, {"used": used, "limits": thread_limits})
-    # The share is an allocation, not a wall: past it (or near it) the human decides.
-    limits = share_limits(thread_limits, spend(spent), parallel)
-    share = f" (this agent's share: 1 of {parallel} delegated at once)" if parallel > 1 else ""
-    projected = {**used, "tokens": used["tokens"] + upcoming_tokens}
-    near = [
-        k for k in _KEYS if limits[k] > 0 and projected[k] >= policy.budget_soft_ratio * limits[k]
-    ]
-    if near and soft_asked <= own_grants:
-        ratio = f"{policy.budget_soft_ratio:.0%}"
-        reached = any(used[k] >= policy.budget_soft_ratio * limits[k] for k in near)
+
+@dataclass(frozen=True)
+class Budget(BaseGuard[BudgetSettings]):
+    """Asks a human at the soft ratio of any limit (or of the agent's share); halts past one."""
+
+    name: ClassVar[str] = GUARD_NAME
+    phase: ClassVar[Phase] = "before_model_call"
+
+    def check(self, state: GuardedState, turn: Turn, settings: BudgetSettings) -> Verdict:
+        """Halt at a hard limit; escalate at the soft ratio unless already asked at this level.
+
+        Reads the thread's spend at delegation (`spent`), the agents delegated at once
+        (`parallel`: each gets an equal share of what was left), the agent's own `usage`,
+        the grants (`granted` before the delegation, `budget_grants` since) and this
+        agent's earlier soft asks; from the turn, the tool results not yet in `usage` and
+        the prompt about to be sent (`turn.tokens`): the human is asked before a call that
+        would pass the soft ratio, not after.
+        """
+        spent, usage = state.get("spent"), state.get("usage")
+        parallel = int(state.get("parallel") or 1)
+        own_grants = state.get("budget_grants") or []
+        grants = [*(state.get("granted") or []), *own_grants]
+        used = spend(spent, usage)
+        used["tool_calls"] += turn.pending_tool_calls
+        used["model_calls"] += 1  # the call about to be made
+        thread_limits = effective_limits(settings, grants)
+        over = [k for k in _KEYS if thread_limits[k] > 0 and used[k] > thread_limits[k]]
+        if over:
+            reason = _build_message("budget exhausted", used, thread_limits)
+            return Verdict(GUARD_NAME, "halt", reason, {"used": used, "limits": thread_limits})
+        # The share is an allocation, not a wall: past it (or near it) the human decides.
+        limits = (
+            share_limits(thread_limits, spend(spent), parallel) if parallel > 1 else thread_limits
+        )
+        soft = settings.budget_soft_ratio
+        upcoming = turn.tokens if thread_limits["tokens"] > 0 else 0
+        projected = {**used, "tokens": used["tokens"] + upcoming}
+        near = [k for k in _KEYS if limits[k] > 0 and projected[k] >= soft * limits[k]]
+        if not near:
+            return OK
+        soft_asked = sum(
+            1
+            for e in state.get("guard_events") or []
+            if e["guard"] == GUARD_NAME and e["verdict"] == "escalate"
+        )
+        if soft_asked > len(own_grants):  # asked at this level, not answered with a grant
+            return OK
+        ratio = f"{soft:.0%}"
+        reached = any(used[k] >= soft * limits[k] for k in near)
         kind = (
             f"{ratio} of the budget reached"
             if reached
-            else f"the next call (~{upcoming_tokens} prompt tokens) would pass {ratio} of it"
+            else f"the next call (~{upcoming} prompt tokens) would pass {ratio} of it"
         )
+        share = f" (this agent's share: 1 of {parallel} delegated at once)" if parallel > 1 else ""
         reason = _build_message(kind, used, limits) + share
         proposal = {k: _raise(thread_limits[k]) for k in _KEYS}  # grants are thread limits
         return Verdict(
             GUARD_NAME, "escalate", reason, {"used": used, "limits": limits, "proposal": proposal}
         )
-    return OK
 
-
-def _raise(limit: float) -> float:
-    return round(limit * 1.5, 4)
-
-
-def budget_node(agent: str, model_node: str = "agent") -> Any:
-    """Return the `budget` guard node for an agent."""
-
-    def budget(state: Mapping[str, Any]) -> Command[Literal["agent", "__end__"]]:
-        pending = state.get("verdict")
-        if not pending:
-            raise RuntimeError("budget guard entered without a verdict")
-        verdict = Verdict.from_pending(pending)
-        if verdict.action == "halt":
-            return Command(goto="__end__", update=halt_update(state, verdict, agent))
+    def escalation(self, state: GuardedState, verdict: Verdict, agent: str) -> Ask:
+        """Ask for a grant: approve the proposed 1.5x limits, edit them, or reject."""
         proposal = verdict.detail["proposal"]
-        decision = ask_human(
-            guard=GUARD_NAME,
-            agent=agent,
+        return Ask(
             action="grant_budget",
             args={
                 "tokens": int(proposal["tokens"]),
@@ -191,23 +193,19 @@ def budget_node(agent: str, model_node: str = "agent") -> Any:
                 "model_calls": int(proposal["model_calls"]),
                 "tool_calls": int(proposal["tool_calls"]),
             },
-            reason=verdict.reason,
             evidence=[{"spent": verdict.detail["used"], "limits": verdict.detail["limits"]}],
             confidence=1.0,
-        )
-        if not decision.carry_on or decision.decision == "respond":
-            stopped = Verdict(
-                GUARD_NAME, "halt", f"budget not raised by reviewer: {verdict.reason}"
-            )
-            return Command(goto="__end__", update=halt_update(state, stopped, agent))
-        grant = BudgetGrant(**{k: v for k, v in decision.args.items() if v is not None})  # type: ignore[typeddict-item]
-        return Command(
-            goto=model_node,  # type: ignore[arg-type]
-            update={
-                "guard_events": [guard_event(verdict, agent)],
-                "budget_grants": [grant],
-                "verdict": None,
-            },
+            refused="budget not raised by reviewer: {reason}",
+            accepts=lambda decision: decision.carry_on and decision.decision != "respond",
         )
 
-    return budget
+    def recover(
+        self, state: GuardedState, verdict: Verdict, agent: str, decision: Escalation | None
+    ) -> Update:
+        """Record the grant the human approved or edited."""
+        args: Mapping[str, Any] = decision.args if decision is not None else {}
+        grant = BudgetGrant(**{k: v for k, v in args.items() if v is not None})  # type: ignore[typeddict-item]
+        return {"budget_grants": [grant]}
+
+
+BUDGET: Final = Budget(BudgetSettings())

@@ -1,9 +1,10 @@
 """Context compressor: keep a specialist's message channel under `compress_at_tokens`.
 
 Fires before a model request when the channel holds at least `compress_at_tokens` tokens
-(counted with `count_tokens_approximately`, the one counter used throughout; tiktoken
-cannot fetch its files offline) and compressing would either get it under that limit or
-save at least an eighth of it. One compression does two things:
+(counted with `count_tokens_approximately`'s formula, the one counter used throughout —
+tiktoken cannot fetch its files offline — incrementally: `_memo.channel_tokens`) and
+compressing would either get it under that limit or save at least an eighth of it. One
+compression does two things:
 
 1. **Fold.** Keep the opening (system prompt and task) and the last `compress_keep_last`
    messages — moving the cut so a tool call is never separated from its `ToolMessage` —
@@ -60,23 +61,27 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
-from langgraph.types import Command
 
+from graphs.state import GuardedState
+
+from ._escalate import Escalation
 from ._memo import channel_tokens, forget
-from ._verdict import OK, Verdict, guard_event
-from .policy import GuardPolicy
+from ._verdict import OK, Verdict
+from .base import BaseGuard, GuardSettings, Phase, Route, Turn, Update, setting
 
 __all__ = [
+    "COMPRESS",
     "CUT_KEY",
     "GUARD_NAME",
     "NOTES_FENCE",
+    "Compress",
+    "CompressSettings",
     "check_before_model_call",
-    "compress_node",
     "fold",
     "summary_budget",
 ]
@@ -155,7 +160,7 @@ def _goal(messages: Sequence[BaseMessage], limit: int) -> int:
 
 
 def check_before_model_call(
-    messages: Sequence[BaseMessage], policy: GuardPolicy, tokens: int | None = None
+    messages: Sequence[BaseMessage], policy: CompressSettings, tokens: int | None = None
 ) -> Verdict:
     """Fire when the channel is at or over the limit and compressing it is worth it.
 
@@ -206,7 +211,7 @@ def check_before_model_call(
     return Verdict(GUARD_NAME, "compress", reason, detail)
 
 
-def summary_budget(policy: GuardPolicy) -> int:
+def summary_budget(policy: CompressSettings) -> int:
     """Token budget of the running summary's prose: the policy's, or an eighth of the limit.
 
     An eighth leaves most of the threshold to the verbatim tail and new work, so a
@@ -521,21 +526,49 @@ def _previous_summary(messages: Sequence[BaseMessage], stored: str) -> str:
     return stored
 
 
-def compress_node(agent: str, model_node: str = "agent") -> Any:
-    """Return the `compress` guard node for an agent.
+@dataclass(kw_only=True)
+class CompressSettings(GuardSettings):
+    """Settings of the context compressor."""
 
-    It compresses as its verdict planned (`cut`, `summary_tokens`, `goal_tokens`; a
-    verdict without `goal_tokens` only folds), writes the new channel whole
-    (`RemoveMessage(REMOVE_ALL_MESSAGES)`, the opening, the summary, the kept and cut
-    messages, each with its id) and records the guard event; the summary is not written
-    to any other key (see `_previous_summary`).
-    """
+    compress_at_tokens: int = setting(
+        12_000, "Tokens in a specialist's channel that trigger compression.", at_least=0
+    )
+    compress_keep_last: int = setting(6, "Messages kept verbatim when compressing.")
+    compress_summary_tokens: int = setting(
+        0,
+        "Token budget of the running summary (oldest prose lines dropped first; "
+        "tool-reported issues always kept); 0 = an eighth of compress_at_tokens.",
+        at_least=0,
+    )
 
-    def compress(state: Mapping[str, Any]) -> Command[Literal["agent"]]:
-        pending = state.get("verdict")
-        if not pending:
-            raise RuntimeError("compress guard entered without a verdict")
-        verdict = Verdict.from_pending(pending)
+    def _validate(self) -> None:
+        if self.compress_keep_last < 2:
+            raise ValueError(f"{type(self).__name__}.compress_keep_last must be at least 2")
+
+
+@dataclass(frozen=True)
+class Compress(BaseGuard[CompressSettings]):
+    """Folds and cuts a channel at `compress_at_tokens` (see the module docstring)."""
+
+    name: ClassVar[str] = GUARD_NAME
+    phase: ClassVar[Phase] = "before_model_call"
+    routes: ClassVar[tuple[Route, ...]] = ("model",)
+
+    def check(self, state: GuardedState, turn: Turn, settings: CompressSettings) -> Verdict:
+        """Fire when the channel is at or over the limit and compressing it is worth it."""
+        return check_before_model_call(turn.messages, settings, turn.tokens)
+
+    def recover(
+        self, state: GuardedState, verdict: Verdict, agent: str, decision: Escalation | None
+    ) -> Update:
+        """The channel compressed as the verdict planned, written whole.
+
+        It compresses as its verdict planned (`cut`, `summary_tokens`, `goal_tokens`; a
+        verdict without `goal_tokens` only folds) and writes the new channel whole
+        (`RemoveMessage(REMOVE_ALL_MESSAGES)`, the opening, the summary, the kept and cut
+        messages, each with its id); the summary is not written to any other key (see
+        `_previous_summary`).
+        """
         detail = verdict.detail
         budget, goal, limit = (
             detail.get(key) for key in ("summary_tokens", "goal_tokens", "limit_tokens")
@@ -545,17 +578,11 @@ def compress_node(agent: str, model_node: str = "agent") -> Any:
             int(detail["cut"]),
             int(budget) if budget is not None else None,
             int(goal) if goal is not None else None,
-            state.get("summary") or "",
+            str(state.get("summary") or ""),  # legacy key (older threads)
             int(limit) if limit is not None else None,
         )
         forget(plan.messages)  # kept under their ids, at new places or with cut text
-        return Command(
-            goto=model_node,  # type: ignore[arg-type]
-            update={
-                "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *plan.messages],
-                "guard_events": [guard_event(verdict, agent)],
-                "verdict": None,
-            },
-        )
+        return {"messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *plan.messages]}
 
-    return compress
+
+COMPRESS: Final = Compress(CompressSettings())

@@ -13,31 +13,43 @@ execution cannot be safely cancelled in-process"), and Keel's nodes are sync.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import ClassVar, Final, Literal
 
-from langgraph.types import Command
+from graphs.state import GuardedState
 
-from ._escalate import ask_human
-from ._verdict import OK, Verdict, guard_event, halt_update, utc_now
-from .policy import GuardPolicy
+from ._escalate import Escalation
+from ._verdict import OK, Verdict, utc_now
+from .base import Ask, BaseGuard, GuardSettings, Phase, Turn, Update, setting
 
-__all__ = ["GUARD_NAME", "DeadlineExceededError", "check_before_model_call", "deadline_node"]
+__all__ = [
+    "DEADLINE",
+    "GUARD_NAME",
+    "Deadline",
+    "DeadlineSettings",
+    "check_before_model_call",
+    "elapsed_since",
+]
 
 GUARD_NAME: Final = "deadline"
 
 
-def _build_message(elapsed: float, limit: float) -> str:
-    return f"deadline passed: {elapsed:.0f}s of active time (limit {limit:.0f}s)"
+@dataclass(kw_only=True)
+class DeadlineSettings(GuardSettings):
+    """Settings of the deadline."""
 
+    deadline_s: float = setting(
+        1800.0, "Active wall-clock seconds per thread (human waits excluded).", at_least=0
+    )
+    deadline_action: str = setting("halt", "`halt` or `escalate` when the deadline passes.")
 
-class DeadlineExceededError(TimeoutError):
-    """For callers that prefer an exception: carries the seconds."""
-
-    def __init__(self, elapsed: float, limit: float) -> None:
-        self.elapsed, self.limit = elapsed, limit
-        super().__init__(_build_message(elapsed, limit))
+    def _validate(self) -> None:
+        if self.deadline_action not in ("halt", "escalate"):
+            raise ValueError(
+                f"{type(self).__name__}.deadline_action must be halt or escalate, "
+                f"got {self.deadline_action!r}"
+            )
 
 
 def elapsed_since(clock_start: str | None, now: datetime) -> float:
@@ -48,7 +60,7 @@ def elapsed_since(clock_start: str | None, now: datetime) -> float:
 
 
 def check_before_model_call(
-    *, clock_start: str | None, now: datetime, policy: GuardPolicy
+    *, clock_start: str | None, now: datetime, policy: DeadlineSettings
 ) -> Verdict:
     """Fire when the active clock has run past `deadline_s`."""
     if policy.deadline_s <= 0:
@@ -57,37 +69,34 @@ def check_before_model_call(
     if elapsed < policy.deadline_s:
         return OK
     action: Literal["halt", "escalate"] = "halt" if policy.deadline_action == "halt" else "escalate"
-    return Verdict(GUARD_NAME, action, _build_message(elapsed, policy.deadline_s))
+    reason = f"deadline passed: {elapsed:.0f}s of active time (limit {policy.deadline_s:.0f}s)"
+    return Verdict(GUARD_NAME, action, reason)
 
 
-def deadline_node(agent: str, model_node: str = "agent") -> Any:
-    """Return the `deadline` guard node for an agent."""
+@dataclass(frozen=True)
+class Deadline(BaseGuard[DeadlineSettings]):
+    """Halts (or asks for more time) once the thread's active clock passes `deadline_s`."""
 
-    def deadline(state: Mapping[str, Any]) -> Command[Literal["agent", "__end__"]]:
-        pending = state.get("verdict")
-        if not pending:
-            raise RuntimeError("deadline guard entered without a verdict")
-        verdict = Verdict.from_pending(pending)
-        if verdict.action == "halt":
-            return Command(goto="__end__", update=halt_update(state, verdict, agent))
-        decision = ask_human(
-            guard=GUARD_NAME,
-            agent=agent,
-            action="extend_deadline",
-            args={},
-            reason=verdict.reason,
-            confidence=1.0,
-        )
-        if not decision.carry_on:
-            stopped = Verdict(GUARD_NAME, "halt", f"{verdict.reason}; not extended by reviewer")
-            return Command(goto="__end__", update=halt_update(state, stopped, agent))
-        return Command(
-            goto=model_node,  # type: ignore[arg-type]
-            update={
-                "guard_events": [guard_event(verdict, agent)],
-                "clock_start": utc_now(),
-                "verdict": None,
-            },
+    name: ClassVar[str] = GUARD_NAME
+    phase: ClassVar[Phase] = "before_model_call"
+
+    def check(self, state: GuardedState, turn: Turn, settings: DeadlineSettings) -> Verdict:
+        """Fire when the active clock has run past `deadline_s`."""
+        return check_before_model_call(
+            clock_start=state.get("clock_start"), now=turn.now, policy=settings
         )
 
-    return deadline
+    def escalation(self, state: GuardedState, verdict: Verdict, agent: str) -> Ask:
+        """Ask to extend the deadline (approve restarts the clock)."""
+        return Ask(
+            action="extend_deadline", confidence=1.0, refused="{reason}; not extended by reviewer"
+        )
+
+    def recover(
+        self, state: GuardedState, verdict: Verdict, agent: str, decision: Escalation | None
+    ) -> Update:
+        """Restart the active clock."""
+        return {"clock_start": utc_now()}
+
+
+DEADLINE: Final = Deadline(DeadlineSettings())

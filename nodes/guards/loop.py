@@ -10,11 +10,12 @@ legitimate repetition. This guard looks at behaviour in a bounded window instead
 * **no progress** — `loop_no_progress_turns` turns in a row whose tool results are all
   ones the agent has already seen.
 
-The check runs in the agent node right after the model answers (no extra super-step).
-Recovery ladder, counted per agent over loop and tool-misuse events: first a nudge (the
-repeated calls are answered with an error naming the repetition, and the agent is asked
-for a different approach), then an escalation to a human (continue / respond with advice
-/ stop), then a halt with a partial report.
+The check runs in the agent node right after the model answers (no extra super-step),
+and costs the messages new since the previous check (the windows are `ChannelFold`s).
+Recovery ladder, counted per agent over loop and tool-misuse events: `loop_nudges`
+nudges (the repeated calls are answered with an error naming the repetition, and the
+agent is asked for a different approach), then `loop_escalations` escalations to a human
+(continue / respond with advice / stop), then a halt with a partial report.
 """
 
 from __future__ import annotations
@@ -22,22 +23,25 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.types import Command
 
-from ._escalate import escalate_or_halt
+from graphs.state import GuardedState
+
+from ._escalate import Escalation
 from ._memo import ChannelFold, fingerprint
-from ._verdict import OK, Verdict, answer_calls, guard_event, halt_update, prior_events
-from .policy import GuardPolicy
+from ._verdict import OK, Verdict, answer_calls
+from .base import Ask, BaseGuard, GuardSettings, Ladder, Phase, Turn, Update, setting
 
 __all__ = [
     "GUARD_NAME",
     "LADDER_GUARDS",
-    "LoopDetectedError",
+    "LOOP",
+    "Loop",
+    "LoopSettings",
     "check_after_model_call",
-    "loop_node",
     "normalize_call",
 ]
 
@@ -46,16 +50,33 @@ LADDER_GUARDS: Final = ("loop", "tool_misuse")
 """Events that climb the loop ladder (tool misuse counts toward it)."""
 
 
+@dataclass(kw_only=True)
+class LoopSettings(GuardSettings):
+    """Settings of the loop detector."""
+
+    loop_repeat_limit: int = setting(
+        3, "Identical (normalised) tool calls in the window that fire.", at_least=1
+    )
+    loop_window: int = setting(
+        12, "How many recent tool calls the loop detector looks at.", at_least=1
+    )
+    loop_no_progress_turns: int = setting(
+        6, "Turns without a new distinct tool result that fire.", at_least=1
+    )
+    loop_nudges: int = setting(
+        1, "Loop-ladder events (loop or tool misuse) answered with a nudge.", at_least=0
+    )
+    loop_escalations: int = setting(
+        1, "Then how many times a human is asked before the agent halts.", at_least=0
+    )
+
+    def loop_ladder(self) -> Ladder:
+        """Nudge, then ask, then halt; counted with the tool-misuse guard's events."""
+        return Ladder(LADDER_GUARDS, self.loop_nudges, self.loop_escalations)
+
+
 def _build_message(kind: str, call: str, count: int, window: int) -> str:
     return f"{kind}: {call} {count} times in the last {window} tool calls"
-
-
-class LoopDetectedError(RuntimeError):
-    """For callers that prefer an exception to a routed verdict."""
-
-    def __init__(self, kind: str, call: str, count: int, window: int) -> None:
-        self.kind, self.call, self.count, self.window = kind, call, count, window
-        super().__init__(_build_message(kind, call, count, window))
 
 
 def _norm(value: Any) -> Any:
@@ -95,54 +116,46 @@ def _result_of(message: ToolMessage) -> str:
     return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a fingerprint
 
 
-_Calls = tuple[str, ...]
-_Turns = tuple[frozenset[str], ...]
-_call_windows: dict[int, ChannelFold[_Calls]] = {}
-_turn_windows: dict[int, ChannelFold[_Turns]] = {}
+_Window = tuple[tuple[str, ...], tuple[frozenset[str], ...]]
+"""The last N normalised calls, and the result fingerprints of the last M tool turns."""
+_windows: dict[tuple[int, int], ChannelFold[_Window]] = {}
+
+
+def _window_fold(calls: int, turns: int) -> ChannelFold[_Window]:
+    """The fold keeping the last `calls` calls and `turns` turns (one per pair of sizes).
+
+    A turn is the results after an AI message with tool calls. Each check folds only the
+    messages new since the previous one (each call normalised, each result hashed once),
+    so its cost is bounded by the turn, not the history.
+    """
+    fold = _windows.get((calls, turns))
+    if fold is None:
+
+        def add(window: _Window, message: BaseMessage) -> _Window:
+            recent, results = window
+            if isinstance(message, ToolMessage):
+                if not results:
+                    return window
+                return recent, (*results[:-1], results[-1] | {_result_of(message)})
+            new = _calls_of(message)
+            if not new:
+                return window
+            return (*recent, *new)[-calls:], (*results, frozenset[str]())[-turns:]
+
+        fold = _windows[(calls, turns)] = ChannelFold(((), ()), add)
+    return fold
 
 
 def _recent_calls(messages: Sequence[BaseMessage], limit: int) -> list[str]:
-    """The last `limit` tool calls (normalised), oldest first.
-
-    A `ChannelFold` that keeps only the last `limit` calls: each check folds the messages
-    new since the previous one, so its cost is bounded by the turn, not the history.
-    """
+    """The last `limit` tool calls (normalised), oldest first."""
     if limit <= 0:
         return []
-    fold = _call_windows.get(limit)
-    if fold is None:
-
-        def add(window: _Calls, message: BaseMessage) -> _Calls:
-            calls = _calls_of(message)
-            return (*window, *calls)[-limit:] if calls else window
-
-        fold = _call_windows[limit] = ChannelFold((), add)
-    return list(fold(messages))
+    return list(_window_fold(limit, 1)(messages)[0])
 
 
 def _result_turns(messages: Sequence[BaseMessage], turns: int) -> list[set[str]]:
-    """Result fingerprints of the last `turns` tool turns, oldest first.
-
-    A turn is the results after an AI message with tool calls. A `ChannelFold` keeping
-    the last `turns` of them (each result hashed once).
-    """
-    fold = _turn_windows.get(turns)
-    if fold is None:
-
-        def add(window: _Turns, message: BaseMessage) -> _Turns:
-            if isinstance(message, ToolMessage):
-                return (*window[:-1], window[-1] | {_result_of(message)}) if window else window
-            if isinstance(message, AIMessage) and message.tool_calls:
-                return (*window, frozenset[str]())[-turns:]
-            return window
-
-        fold = _turn_windows[turns] = ChannelFold((), add)
-    return [set(turn) for turn in fold(messages)]
-
-
-def _ladder(state: Mapping[str, Any], agent: str) -> Literal["nudge", "escalate", "halt"]:
-    fired = prior_events(state, agent, LADDER_GUARDS)
-    return "nudge" if fired == 0 else "escalate" if fired == 1 else "halt"
+    """Result fingerprints of the last `turns` tool turns, oldest first."""
+    return [set(turn) for turn in _window_fold(1, turns)(messages)[1]]
 
 
 def check_after_model_call(
@@ -150,33 +163,38 @@ def check_after_model_call(
     response: AIMessage,
     *,
     agent: str,
-    policy: GuardPolicy,
+    policy: LoopSettings,
 ) -> Verdict:
-    """Judge the model's new tool calls against the recent window."""
+    """Judge the model's new tool calls against the recent window (pure).
+
+    The action follows the policy's ladder (default: nudge, escalate, halt).
+    """
     if not response.tool_calls:
         return OK
-    messages: Sequence[BaseMessage] = state.get("messages") or []
-    window = _recent_calls(messages, policy.loop_window - len(response.tool_calls))
-    window += _calls_of(response)
-    window = window[-policy.loop_window :]
-    action = _ladder(state, agent)
-    for call in dict.fromkeys(window[-min(len(response.tool_calls), len(window)) :]):
+    size, k = policy.loop_window, policy.loop_no_progress_turns
+    recent, turns = _window_fold(size, 2 * k)(state.get("messages") or [])
+    new = _calls_of(response)
+    window = [*recent, *new][-size:]
+    pattern: dict[str, str] | None = None
+    for call in dict.fromkeys(window[-min(len(new), len(window)) :]):
         count = window.count(call)
         if count >= policy.loop_repeat_limit:
             reason = _build_message("repeated call", call, count, len(window))
-            return Verdict(GUARD_NAME, action, reason, {"pattern": "repeat", "call": call})
-    tail = window[-4:]
-    if len(tail) == 4 and tail[0] == tail[2] != tail[1] == tail[3]:
-        reason = f"oscillation: {tail[0]} and {tail[1]} alternate in the last 4 tool calls"
-        return Verdict(GUARD_NAME, action, reason, {"pattern": "oscillation"})
-    k = policy.loop_no_progress_turns
-    turns = _result_turns(messages, 2 * k)
-    if len(turns) > k:
-        earlier = set().union(*turns[:-k])
+            pattern = {"pattern": "repeat", "call": call}
+            break
+    if pattern is None:
+        tail = window[-4:]
+        if len(tail) == 4 and tail[0] == tail[2] != tail[1] == tail[3]:
+            reason = f"oscillation: {tail[0]} and {tail[1]} alternate in the last 4 tool calls"
+            pattern = {"pattern": "oscillation"}
+    if pattern is None and len(turns) > k:
+        earlier = frozenset[str]().union(*turns[:-k])
         if all(turn <= earlier for turn in turns[-k:]):
             reason = f"no progress: {k} tool turns in a row returned only results seen before"
-            return Verdict(GUARD_NAME, action, reason, {"pattern": "no_progress"})
-    return OK
+            pattern = {"pattern": "no_progress"}
+    if pattern is None:
+        return OK
+    return Verdict(GUARD_NAME, policy.loop_ladder().climb(state, agent), reason, pattern)
 
 
 def _nudge_text(reason: str) -> str:
@@ -186,35 +204,34 @@ def _nudge_text(reason: str) -> str:
     )
 
 
-def loop_node(agent: str, model_node: str = "agent") -> Any:
-    """Return the `loop` guard node for an agent."""
+@dataclass(frozen=True)
+class Loop(BaseGuard[LoopSettings]):
+    """Repetition, oscillation and no progress in a bounded window of recent tool calls."""
 
-    def loop(state: Mapping[str, Any]) -> Command[Literal["agent", "__end__"]]:
-        pending = state.get("verdict")
-        if not pending:
-            raise RuntimeError("loop guard entered without a verdict")
-        verdict = Verdict.from_pending(pending)
+    name: ClassVar[str] = GUARD_NAME
+    phase: ClassVar[Phase] = "after_model_call"
+
+    def check(self, state: GuardedState, turn: Turn, settings: LoopSettings) -> Verdict:
+        """Judge the response's calls against the last `loop_window` calls."""
+        if turn.response is None:
+            return OK
+        return check_after_model_call(state, turn.response, agent=turn.agent, policy=settings)
+
+    def escalation(self, state: GuardedState, verdict: Verdict, agent: str) -> Ask:
+        """Ask whether the agent may carry on."""
+        return Ask(uncertainty=[f"{agent} repeated itself after a nudge"])
+
+    def recover(
+        self, state: GuardedState, verdict: Verdict, agent: str, decision: Escalation | None
+    ) -> Update:
+        """Answer the repeated calls with an error, nudge, pass on the reviewer's advice."""
         messages = state.get("messages") or []
         last = messages[-1] if messages else None
-        if verdict.action == "halt":
-            return Command(goto="__end__", update=halt_update(state, verdict, agent))
-        outcome = escalate_or_halt(
-            state, verdict, agent, [f"{agent} repeated itself after a nudge"]
-        )
-        if isinstance(outcome, Command):
-            return outcome
-        advice = outcome
         replies: list[BaseMessage] = [*answer_calls(last, f"not run: {verdict.reason}")]
         replies.append(HumanMessage(_nudge_text(verdict.reason)))
-        if advice:
-            replies.append(HumanMessage(f"A human reviewer says: {advice}"))
-        return Command(
-            goto=model_node,  # type: ignore[arg-type]
-            update={
-                "guard_events": [guard_event(verdict, agent)],
-                "messages": replies,
-                "verdict": None,
-            },
-        )
+        if decision is not None and decision.message:
+            replies.append(HumanMessage(f"A human reviewer says: {decision.message}"))
+        return {"messages": replies}
 
-    return loop
+
+LOOP: Final = Loop(LoopSettings())

@@ -10,33 +10,25 @@ review). The rest of the pipeline goes on.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
-from langgraph.types import Command
+from graphs.state import GuardedState, Usage
 
-from graphs.state import Usage
+from ._verdict import OK, Verdict
+from .base import BaseGuard, GuardSettings, Phase, Route, Turn, setting
 
-from ._verdict import OK, Verdict, halt_update
-
-__all__ = ["GUARD_NAME", "StepLimitExceededError", "check_before_model_call", "step_limit_node"]
+__all__ = ["GUARD_NAME", "STEP_LIMIT", "StepLimit", "StepLimitSettings", "check_before_model_call"]
 
 GUARD_NAME: Final = "step_limit"
 
 
-def _build_message(agent: str, steps: int, tool_calls: int, max_steps: int, max_tools: int) -> str:
-    return (
-        f"{agent} specialist stopped: {steps} model turns (limit {max_steps}), "
-        f"{tool_calls} tool calls (limit {max_tools})"
-    )
+@dataclass(kw_only=True)
+class StepLimitSettings(GuardSettings):
+    """Settings of the step limit."""
 
-
-class StepLimitExceededError(RuntimeError):
-    """For callers that prefer an exception: carries the numbers."""
-
-    def __init__(self, agent: str, steps: int, tool_calls: int, max_steps: int, max_tools: int):
-        self.agent, self.steps, self.tool_calls = agent, steps, tool_calls
-        self.max_steps, self.max_tool_calls = max_steps, max_tools
-        super().__init__(_build_message(agent, steps, tool_calls, max_steps, max_tools))
+    max_agent_steps: int = setting(24, "Model turns one specialist may take.", at_least=1)
+    max_tool_calls: int = setting(40, "Tool calls one specialist may make.", at_least=1)
 
 
 def check_before_model_call(
@@ -53,19 +45,31 @@ def check_before_model_call(
     turns = int((usage or {}).get("model_calls", 0))
     tools = int((usage or {}).get("tool_calls", 0)) + pending_tool_calls
     if turns >= max_steps or tools >= max_tool_calls:
-        reason = _build_message(agent, turns, tools, max_steps, max_tool_calls)
+        reason = (
+            f"{agent} specialist stopped: {turns} model turns (limit {max_steps}), "
+            f"{tools} tool calls (limit {max_tool_calls})"
+        )
         return Verdict(GUARD_NAME, "halt", reason)
     return OK
 
 
-def step_limit_node(agent: str) -> Any:
-    """Return the `step_limit` guard node for an agent."""
+@dataclass(frozen=True)
+class StepLimit(BaseGuard[StepLimitSettings]):
+    """Halts before the model call that would pass `max_agent_steps` or `max_tool_calls`."""
 
-    def step_limit(state: Mapping[str, Any]) -> Command[Literal["__end__"]]:
-        pending = state.get("verdict")
-        if not pending:
-            raise RuntimeError("step_limit guard entered without a verdict")
-        verdict = Verdict.from_pending(pending)
-        return Command(goto="__end__", update=halt_update(state, verdict, agent))
+    name: ClassVar[str] = GUARD_NAME
+    phase: ClassVar[Phase] = "before_model_call"
+    routes: ClassVar[tuple[Route, ...]] = ("end",)
 
-    return step_limit
+    def check(self, state: GuardedState, turn: Turn, settings: StepLimitSettings) -> Verdict:
+        """Halt when the next model call would exceed either limit."""
+        return check_before_model_call(
+            turn.agent,
+            state.get("usage"),
+            pending_tool_calls=turn.pending_tool_calls,
+            max_steps=settings.max_agent_steps,
+            max_tool_calls=settings.max_tool_calls,
+        )
+
+
+STEP_LIMIT: Final = StepLimit(StepLimitSettings())

@@ -9,8 +9,9 @@ reminded to submit until the budget stopped it).
 
 A misuse is answered with an error `ToolMessage` per call id that names the agent's tools,
 the schema errors or the parse error (guidance, not a crash), and it counts toward the
-loop detector's ladder (`loop.LADDER_GUARDS`): nudge, nudge, escalate to a human, halt —
-so a model that only ever produces malformed calls is stopped within four turns.
+loop detector's ladder (`loop.LADDER_GUARDS`): by default nudge, nudge, escalate to a
+human, halt — so a model that only ever produces malformed calls is stopped within four
+turns.
 
 Contract for malformed calls: the next request must be valid. OpenAI-compatible clients
 (langchain-openai) send an assistant message's `invalid_tool_calls` back as tool calls
@@ -27,7 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 from langchain_core.messages import (
     AIMessage,
@@ -37,28 +39,44 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.tools import BaseTool
-from langgraph.types import Command
 from pydantic import ValidationError
 
-from ._escalate import escalate_or_halt
-from ._verdict import OK, Verdict, guard_event, halt_update, prior_events
+from graphs.state import GuardedState
+
+from ._escalate import Escalation
+from ._verdict import OK, Verdict, halt_update
+from .base import BaseGuard, GuardSettings, Ladder, Phase, Turn, Update, setting
 from .loop import LADDER_GUARDS
 
-__all__ = ["GUARD_NAME", "ToolMisuseError", "check_after_model_call", "tool_misuse_node"]
+__all__ = [
+    "GUARD_NAME",
+    "TOOL_MISUSE",
+    "ToolMisuse",
+    "ToolMisuseSettings",
+    "check_after_model_call",
+]
 
 GUARD_NAME: Final = "tool_misuse"
 
 
+@dataclass(kw_only=True)
+class ToolMisuseSettings(GuardSettings):
+    """Settings of the tool-misuse guard (its rungs on the loop ladder)."""
+
+    tool_misuse_nudges: int = setting(
+        2, "Loop-ladder events (loop or tool misuse) answered with guidance.", at_least=0
+    )
+    tool_misuse_escalations: int = setting(
+        1, "Then how many times a human is asked before the agent halts.", at_least=0
+    )
+
+    def tool_misuse_ladder(self) -> Ladder:
+        """Nudge, then ask, then halt; counted with the loop guard's events."""
+        return Ladder(LADDER_GUARDS, self.tool_misuse_nudges, self.tool_misuse_escalations)
+
+
 def _build_message(problems: Sequence[str]) -> str:
     return f"{len(problems)} invalid tool call(s): " + "; ".join(problems)
-
-
-class ToolMisuseError(ValueError):
-    """For callers that prefer an exception."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__(_build_message(problems))
 
 
 def _problems(call: Mapping[str, Any], tools: Mapping[str, BaseTool]) -> list[str]:
@@ -121,12 +139,14 @@ def check_after_model_call(
     agent: str,
     tools: Mapping[str, BaseTool],
     skip: Sequence[str] = (),
+    settings: ToolMisuseSettings | None = None,
 ) -> Verdict:
     """Fire when a new call names an unknown tool, fails its tool's schema or is malformed.
 
     `skip` (the submit tool) is exempt from the schema check — its validation is the
     `validate` guard's — but not from the malformed-call check: unparsable arguments
-    are malformed whatever the tool.
+    are malformed whatever the tool. The action follows the ladder of `settings`
+    (default: nudge, nudge, escalate, halt).
     """
     problems: dict[str, list[str]] = {}
     for call in response.tool_calls:
@@ -139,10 +159,7 @@ def check_after_model_call(
         problems[_malformed_key(invalid, index)] = _malformed_problems(invalid, tools, skip)
     if not problems:
         return OK
-    fired = prior_events(state, agent, LADDER_GUARDS)
-    action: Literal["nudge", "escalate", "halt"] = (
-        "nudge" if fired < 2 else "escalate" if fired == 2 else "halt"
-    )
+    action = (settings or ToolMisuseSettings()).tool_misuse_ladder().climb(state, agent)
     flat = [p for found in problems.values() for p in found]
     return Verdict(GUARD_NAME, action, _build_message(flat), {"problems": problems})
 
@@ -184,41 +201,49 @@ def _answers(
     return replies
 
 
-def tool_misuse_node(agent: str, model_node: str = "agent") -> Any:
-    """Return the `tool_misuse` guard node for an agent."""
+@dataclass(frozen=True)
+class ToolMisuse(BaseGuard[ToolMisuseSettings]):
+    """Answers invalid and malformed tool calls with guidance, on the loop ladder."""
 
-    def tool_misuse(state: Mapping[str, Any]) -> Command[Literal["agent", "__end__"]]:
-        pending = state.get("verdict")
-        if not pending:
-            raise RuntimeError("tool_misuse guard entered without a verdict")
-        verdict = Verdict.from_pending(pending)
-        last = (state.get("messages") or [None])[-1]
-        if verdict.action == "halt":
-            update = halt_update(state, verdict, agent)
-            update["messages"] = _answers(last, {}, f"not run: {verdict.reason}")
-            return Command(goto="__end__", update=update)
-        outcome = escalate_or_halt(state, verdict, agent)
-        if isinstance(outcome, Command):  # the reviewer stopped the agent
-            stopped = dict(outcome.update or {})
-            reason = stopped["guard_events"][0]["reason"]
-            stopped["messages"] = _answers(last, {}, f"not run: {reason}")
-            return Command(goto=outcome.goto, update=stopped)
-        advice = outcome
+    name: ClassVar[str] = GUARD_NAME
+    phase: ClassVar[Phase] = "after_model_call"
+
+    def check(self, state: GuardedState, turn: Turn, settings: ToolMisuseSettings) -> Verdict:
+        """Judge the response's calls against the agent's tools (the submit tool exempt)."""
+        if turn.response is None:
+            return OK
+        return check_after_model_call(
+            state,
+            turn.response,
+            agent=turn.agent,
+            tools=turn.tools,
+            skip=(turn.submit_tool,),
+            settings=settings,
+        )
+
+    def recover(
+        self, state: GuardedState, verdict: Verdict, agent: str, decision: Escalation | None
+    ) -> Update:
+        """An answer per call: the problems, or "not run"; the reviewer's advice, if any."""
+        messages = state.get("messages") or []
+        last = messages[-1] if messages else None
         problems: dict[str, list[str]] = verdict.detail.get("problems", {})
         replies = _answers(
             last,
             problems,
             "not run: another call in the same turn was invalid; repeat it if needed",
         )
-        if advice:
-            replies.append(HumanMessage(f"A human reviewer says: {advice}"))
-        return Command(
-            goto=model_node,  # type: ignore[arg-type]
-            update={
-                "guard_events": [guard_event(verdict, agent)],
-                "messages": replies,
-                "verdict": None,
-            },
-        )
+        if decision is not None and decision.message:
+            replies.append(HumanMessage(f"A human reviewer says: {decision.message}"))
+        return {"messages": replies}
 
-    return tool_misuse
+    def halt(self, state: GuardedState, verdict: Verdict, agent: str) -> Update:
+        """The partial report, every call (malformed ones repaired) answered "not run"."""
+        update = halt_update(state, verdict, agent)
+        messages = state.get("messages") or []
+        last = messages[-1] if messages else None
+        update["messages"] = _answers(last, {}, f"not run: {verdict.reason}")
+        return update
+
+
+TOOL_MISUSE: Final = ToolMisuse(ToolMisuseSettings())

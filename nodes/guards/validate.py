@@ -16,37 +16,45 @@ specialist's submission (here), and the report reads only grounded findings.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
-from langchain_core.messages import HumanMessage, ToolMessage
-from langgraph.types import Command
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 from pydantic import ValidationError
 
-from ._escalate import escalate_or_halt
-from ._verdict import Verdict, guard_event, prior_events
-from .policy import GuardPolicy
+from graphs.state import GuardedState
+
+from ._escalate import Escalation
+from ._verdict import OK, Verdict, prior_events
+from .base import Ask, BaseGuard, GuardSettings, Ladder, Phase, Turn, Update, setting
 
 __all__ = [
     "GUARD_NAME",
-    "SubmissionInvalidError",
+    "VALIDATE",
+    "Validate",
+    "ValidateSettings",
     "check_submission",
     "grounding_event",
-    "validate_node",
 ]
 
 GUARD_NAME: Final = "validate"
 
 
+@dataclass(kw_only=True)
+class ValidateSettings(GuardSettings):
+    """Settings of the validator."""
+
+    max_repairs: int = setting(
+        2, "Invalid submissions sent back for repair before escalating.", at_least=1
+    )
+
+    def repair_ladder(self) -> Ladder:
+        """`max_repairs` repairs, then a human is asked on every further invalid one."""
+        return Ladder((GUARD_NAME,), self.max_repairs, escalations=None)
+
+
 def _build_message(attempt: int, limit: int, error: str) -> str:
     return f"invalid submission (repair {attempt} of {limit}): {error}"
-
-
-class SubmissionInvalidError(ValueError):
-    """For callers that prefer an exception."""
-
-    def __init__(self, attempt: int, limit: int, error: str) -> None:
-        self.attempt, self.limit = attempt, limit
-        super().__init__(_build_message(attempt, limit, error))
 
 
 def _short(exc: ValidationError) -> str:
@@ -61,11 +69,11 @@ def check_submission(
     *,
     agent: str,
     call_id: str,
-    policy: GuardPolicy,
+    policy: ValidateSettings,
 ) -> Verdict:
     """Verdict on an invalid submission: repair until `max_repairs`, then escalate."""
     attempt = prior_events(state, agent, (GUARD_NAME,)) + 1
-    action: Literal["nudge", "escalate"] = "nudge" if attempt <= policy.max_repairs else "escalate"
+    action = policy.repair_ladder().step(attempt - 1)
     reason = _build_message(min(attempt, policy.max_repairs), policy.max_repairs, _short(error))
     return Verdict(GUARD_NAME, action, reason, {"call_id": call_id, "error": str(error)[:4000]})
 
@@ -77,30 +85,42 @@ def grounding_event(agent: str, dropped: Sequence[str]) -> Verdict:
     )
 
 
-def validate_node(agent: str, submit_tool: str, model_node: str = "agent") -> Any:
-    """Return the `validate` guard node for an agent."""
+@dataclass(frozen=True)
+class Validate(BaseGuard[ValidateSettings]):
+    """An invalid submission goes back as its tool's error (repair), then to a human."""
 
-    def validate(state: Mapping[str, Any]) -> Command[Literal["agent", "__end__"]]:
-        pending = state.get("verdict")
-        if not pending:
-            raise RuntimeError("validate guard entered without a verdict")
-        verdict = Verdict.from_pending(pending)
-        outcome = escalate_or_halt(
-            state, verdict, agent, [f"{agent} could not produce a valid submission"]
+    name: ClassVar[str] = GUARD_NAME
+    phase: ClassVar[Phase] = "on_submission"
+
+    def check(self, state: GuardedState, turn: Turn, settings: ValidateSettings) -> Verdict:
+        """Judge the submission's validation error (none: ok)."""
+        if turn.submission_error is None:
+            return OK
+        return check_submission(
+            state, turn.submission_error, agent=turn.agent, call_id=turn.call_id, policy=settings
         )
-        if isinstance(outcome, Command):
-            return outcome
-        advice = outcome
+
+    def escalation(self, state: GuardedState, verdict: Verdict, agent: str) -> Ask:
+        """Ask whether the agent may try again."""
+        return Ask(uncertainty=[f"{agent} could not produce a valid submission"])
+
+    def recover(
+        self, state: GuardedState, verdict: Verdict, agent: str, decision: Escalation | None
+    ) -> Update:
+        """The validation error as the submission's tool result; other calls "not run"."""
+        messages = state.get("messages") or []
+        last = messages[-1] if messages else None
+        calls = getattr(last, "tool_calls", None) or []
+        call_id = verdict.detail["call_id"]
+        submit_tool = next((c["name"] for c in calls if c["id"] == call_id), None)
         error = ToolMessage(
-            content=f"Invalid submission, fix it and call {submit_tool} again:\n"
-            f"{verdict.detail['error']}",
-            tool_call_id=verdict.detail["call_id"],
+            content=f"Invalid submission, fix it and call {submit_tool or 'the submit tool'} "
+            f"again:\n{verdict.detail['error']}",
+            tool_call_id=call_id,
             name=submit_tool,
             status="error",
         )
-        last = (state.get("messages") or [None])[-1]
-        calls = getattr(last, "tool_calls", None) or []
-        replies: list[Any] = [
+        replies: list[BaseMessage] = [
             error
             if c["id"] == verdict.detail["call_id"]
             else ToolMessage(
@@ -114,15 +134,9 @@ def validate_node(agent: str, submit_tool: str, model_node: str = "agent") -> An
         ]
         if not any(c["id"] == verdict.detail["call_id"] for c in calls):
             replies.append(error)
-        if advice:
-            replies.append(HumanMessage(f"A human reviewer says: {advice}"))
-        return Command(
-            goto=model_node,  # type: ignore[arg-type]
-            update={
-                "guard_events": [guard_event(verdict, agent)],
-                "messages": replies,
-                "verdict": None,
-            },
-        )
+        if decision is not None and decision.message:
+            replies.append(HumanMessage(f"A human reviewer says: {decision.message}"))
+        return {"messages": replies}
 
-    return validate
+
+VALIDATE: Final = Validate(ValidateSettings())

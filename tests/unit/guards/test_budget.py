@@ -1,4 +1,4 @@
-"""Budget check: `effective_limits`, `spend`, `check_before_model_call` and the halt node."""
+"""Budget: `effective_limits`, `spend`, the guard's check on hand-built state, its node."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import pytest
 from langchain_core.messages import ToolMessage
 
 from nodes.guards._verdict import Verdict
+from nodes.guards.base import Turn, guard_node
 from nodes.guards.budget import (
-    budget_node,
-    check_before_model_call,
+    BUDGET,
     effective_limits,
     share_limits,
     spend,
 )
 from nodes.guards.policy import GuardPolicy
 
-from ._state import AGENT, READ, ai, assert_halt, history, step
+from ._state import AGENT, READ, ai, assert_halt, event, history, step
 
 POLICY = GuardPolicy(
     budget_tokens=1000, budget_cost_usd=1.0, budget_model_calls=10, budget_tool_calls=20
@@ -50,17 +50,21 @@ def _check(
     parallel: int = 1,
     upcoming_tokens: int = 0,
 ) -> Verdict:
-    return check_before_model_call(
-        spent=spent,
-        parallel=parallel,
-        usage=usage,
-        pending_tool_calls=pending,
-        grants=grants or [],
-        soft_asked=soft_asked,
-        own_grants=own_grants,
-        policy=policy,
-        upcoming_tokens=upcoming_tokens,
-    )
+    """The budget's check on hand-built state.
+
+    `grants` come before the delegation, then `own_grants` (limit-less) grants and
+    `soft_asked` escalations of this agent.
+    """
+    state: Any = {
+        "usage": usage,
+        "spent": spent,
+        "parallel": parallel,
+        "granted": list(grants or []),
+        "budget_grants": [{}] * own_grants,
+        "guard_events": [event("budget", verdict="escalate")] * soft_asked,
+    }
+    turn = Turn(agent=AGENT, pending_tool_calls=pending, prompt_tokens=upcoming_tokens)
+    return BUDGET.check(state, turn, policy)
 
 
 # ------------------------------------------------------------------ limits and spend
@@ -234,7 +238,7 @@ def test_node_halt_stops_the_agent() -> None:
         "step": step(),
         "verdict": Verdict("budget", "halt", reason, {"used": {}, "limits": LIMITS}).pending(),
     }
-    assert_halt(budget_node(AGENT)(state), state, guard="budget", reason=reason)
+    assert_halt(guard_node(BUDGET, AGENT)(state), state, guard="budget", reason=reason)
 
 
 def test_node_halt_before_a_model_call_has_no_calls_to_answer() -> None:
@@ -246,14 +250,14 @@ def test_node_halt_before_a_model_call_has_no_calls_to_answer() -> None:
         "step": step(),
         "verdict": Verdict("budget", "halt", reason).pending(),
     }
-    command = budget_node(AGENT)(state)
+    command = guard_node(BUDGET, AGENT)(state)
     assert_halt(command, state, guard="budget", reason=reason)
     assert command.update["messages"] == []
 
 
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="budget guard entered without a verdict"):
-        budget_node(AGENT)({"messages": []})
+        guard_node(BUDGET, AGENT)({"messages": []})
 
 
 # ------------------------------------------------------------------ parallel shares

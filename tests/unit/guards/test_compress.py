@@ -17,7 +17,8 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
 
 from nodes.guards._verdict import Verdict
-from nodes.guards.compress import NOTES_FENCE, check_before_model_call, compress_node, fold
+from nodes.guards.base import guard_node
+from nodes.guards.compress import COMPRESS, NOTES_FENCE, check_before_model_call, fold
 from nodes.guards.policy import GuardPolicy
 
 from ._state import AGENT, ai, opening, turn
@@ -246,7 +247,7 @@ def test_node_rebuilds_the_channel_around_the_cut() -> None:
     messages = _channel()
     verdict = check_before_model_call(messages, _policy(messages, 4))
     state = {"messages": messages, "summary": "", "verdict": verdict.pending()}
-    command = compress_node(AGENT, model_node="model")(state)
+    command = guard_node(COMPRESS, AGENT, model_node="model")(state)
     assert command.goto == "model"
     update = command.update
     rebuilt = update["messages"]
@@ -282,7 +283,7 @@ def test_node_folds_the_previous_summary_message_into_the_new_one() -> None:
     messages = [*opening(), HumanMessage(previous), *_channel()[2:]]
     verdict = Verdict("compress", "compress", "r", {"tokens": 1, "cut": 8})
     state = {"messages": messages, "summary": previous, "verdict": verdict.pending()}
-    command = compress_node(AGENT)(state)
+    command = guard_node(COMPRESS, AGENT)(state)
     summary = command.update["messages"][3].content
     assert summary.count("Summary of earlier work") == 1
     assert [i["file"] for i in _notes(summary)["issues"]] == ["z.py"]
@@ -291,7 +292,7 @@ def test_node_folds_the_previous_summary_message_into_the_new_one() -> None:
 
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="compress guard entered without a verdict"):
-        compress_node(AGENT)({"messages": []})
+        guard_node(COMPRESS, AGENT)({"messages": []})
 
 
 # --------------------------------------------------------------------------- budget
@@ -372,7 +373,7 @@ def test_node_applies_the_budget_from_the_verdict() -> None:
     verdict = check_before_model_call(messages, policy)
     assert verdict.detail["summary_tokens"] == 60
     state = {"messages": messages, "summary": "", "verdict": verdict.pending()}
-    summary = compress_node(AGENT)(state).update["messages"][3].content
+    summary = guard_node(COMPRESS, AGENT)(state).update["messages"][3].content
     assert count_tokens_approximately([HumanMessage(summary)]) <= 65
     assert summary == fold("", messages[2 : verdict.detail["cut"]], 60)
 
@@ -384,11 +385,11 @@ def test_node_reads_the_previous_summary_from_the_channel_not_the_state_key() ->
     verdict = Verdict("compress", "compress", "r", {"tokens": 1, "cut": 8})
     # a stale key is ignored while the channel holds a summary message ...
     state = {"messages": messages, "summary": "stale", "verdict": verdict.pending()}
-    summary = compress_node(AGENT)(state).update["messages"][3].content
+    summary = guard_node(COMPRESS, AGENT)(state).update["messages"][3].content
     assert [i["file"] for i in _notes(summary)["issues"]] == ["z.py"]
     # ... and used for an older thread whose summary message was already folded away
     legacy = {"messages": _channel(), "summary": previous, "verdict": verdict.pending()}
-    summary = compress_node(AGENT)(legacy).update["messages"][3].content
+    summary = guard_node(COMPRESS, AGENT)(legacy).update["messages"][3].content
     assert [i["file"] for i in _notes(summary)["issues"]] == ["z.py"]
 
 
@@ -411,7 +412,7 @@ def _compress(
     verdict = check_before_model_call(messages, policy)
     assert verdict.fired, "the check must fire"
     state = {"messages": messages, "summary": "", "verdict": verdict.pending()}
-    update = compress_node(AGENT)(state).update
+    update = guard_node(COMPRESS, AGENT)(state).update
     channel = cast(list[BaseMessage], add_messages(cast(Any, messages), update["messages"]))
     assert update["messages"][0] == RemoveMessage(id=REMOVE_ALL_MESSAGES)
     (recorded,) = update["guard_events"]

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from nodes.guards._verdict import Verdict
-from nodes.guards.deadline import check_before_model_call, deadline_node, elapsed_since
+from nodes.guards.base import guard_node
+from nodes.guards.deadline import DEADLINE, check_before_model_call, elapsed_since
 from nodes.guards.policy import GuardPolicy
 
 from ._state import AGENT, READ, ai, assert_halt, history, step
@@ -64,9 +65,9 @@ def test_node_halt_stops_the_agent() -> None:
         "step": step(),
         "verdict": Verdict("deadline", "halt", reason).pending(),
     }
-    assert_halt(deadline_node(AGENT)(state), state, guard="deadline", reason=reason)
+    assert_halt(guard_node(DEADLINE, AGENT)(state), state, guard="deadline", reason=reason)
 
 
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="deadline guard entered without a verdict"):
-        deadline_node(AGENT)({"messages": [], "verdict": None})
+        guard_node(DEADLINE, AGENT)({"messages": [], "verdict": None})

@@ -8,7 +8,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from nodes.guards._verdict import Verdict
-from nodes.guards.drift import check_after_model_call, drift_node, path_args
+from nodes.guards.base import guard_node
+from nodes.guards.drift import DRIFT, check_after_model_call, path_args
 from nodes.guards.policy import GuardPolicy
 
 from ._state import (
@@ -113,8 +114,8 @@ def test_no_assignment_or_no_paths_never_fires() -> None:
 
 def test_paths_older_than_the_window_do_not_count() -> None:
     earlier = ["x.py", "y.py", "a.py", "b.py"]
-    assert not _check(earlier, ["z.py"], policy=GuardPolicy(loop_window=3)).fired
-    verdict = _check(earlier, ["z.py"], policy=GuardPolicy(loop_window=5))
+    assert not _check(earlier, ["z.py"], policy=GuardPolicy(drift_window=3)).fired
+    verdict = _check(earlier, ["z.py"], policy=GuardPolicy(drift_window=5))
     assert verdict.reason == (
         "3 of the last 5 calls' paths are outside the assignment (vs 2 inside): x.py, y.py, z.py"
     )
@@ -158,7 +159,7 @@ def _node_state(action: Literal["nudge", "halt"]) -> dict[str, Any]:
 def test_node_nudge_answers_the_calls_and_re_injects_the_task() -> None:
     state = _node_state("nudge")
     reason = state["verdict"]["reason"]
-    command = drift_node(AGENT)(state)
+    command = guard_node(DRIFT, AGENT)(state)
     assert command.goto == "agent"
     update = command.update
     assert update["verdict"] is None
@@ -185,10 +186,10 @@ def test_node_nudge_answers_the_calls_and_re_injects_the_task() -> None:
 
 def test_node_halt_stops_the_agent() -> None:
     state = _node_state("halt")
-    command = drift_node(AGENT)(state)
+    command = guard_node(DRIFT, AGENT)(state)
     assert_halt(command, state, guard="drift", reason=state["verdict"]["reason"])
 
 
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="drift guard entered without a verdict"):
-        drift_node(AGENT)({"messages": []})
+        guard_node(DRIFT, AGENT)({"messages": []})

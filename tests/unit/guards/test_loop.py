@@ -8,7 +8,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from nodes.guards._verdict import Verdict
-from nodes.guards.loop import LADDER_GUARDS, check_after_model_call, loop_node, normalize_call
+from nodes.guards.base import guard_node
+from nodes.guards.loop import LADDER_GUARDS, LOOP, check_after_model_call, normalize_call
 from nodes.guards.policy import GuardPolicy
 
 from ._state import (
@@ -225,7 +226,7 @@ def _node_state(action: Literal["nudge", "halt"]) -> dict[str, Any]:
 def test_node_nudge_answers_every_call_and_asks_for_another_approach() -> None:
     state = _node_state("nudge")
     reason = state["verdict"]["reason"]
-    command = loop_node(AGENT, model_node="model")(state)
+    command = guard_node(LOOP, AGENT, model_node="model")(state)
     assert command.goto == "model"
     update = command.update
     assert update["verdict"] is None
@@ -247,13 +248,13 @@ def test_node_nudge_answers_every_call_and_asks_for_another_approach() -> None:
 
 def test_node_halt_stops_the_agent_with_a_partial_report() -> None:
     state = _node_state("halt")
-    command = loop_node(AGENT)(state)
+    command = guard_node(LOOP, AGENT)(state)
     assert_halt(command, state, guard="loop", reason=state["verdict"]["reason"])
 
 
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="loop guard entered without a verdict"):
-        loop_node(AGENT)({"messages": [], "verdict": None})
+        guard_node(LOOP, AGENT)({"messages": [], "verdict": None})
 
 
 def test_tool_message_results_are_fingerprinted_by_content() -> None:

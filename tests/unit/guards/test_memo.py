@@ -43,6 +43,13 @@ def test_a_changed_tail_or_a_shorter_channel_is_folded_again() -> None:
     assert fold(replaced) == len(channel)
     assert len(seen) == len(channel)  # the tail's fingerprint changed: from the start
     seen.clear()
+    fold(channel)
+    seen.clear()
+    tail = channel[-1]
+    same_size = "x" * len(str(tail.content))
+    assert fold([*channel[:-1], tail.model_copy(update={"content": same_size})]) == len(channel)
+    assert len(seen) == len(channel)  # same length, other text: folded again
+    seen.clear()
     assert fold(channel[:-2]) == len(channel) - 2  # nothing remembered at that tail
     assert len(seen) == len(channel) - 2
 

@@ -167,3 +167,51 @@ def test_settings_reject_values_the_policy_refuses(
 def test_settings_policy_errors_name_the_variable(tmp_path: Path, name: str, raw: str) -> None:
     with pytest.raises(SettingsError, match=name):
         _load(tmp_path, **{name: raw})
+
+
+# ------------------------------------------------------------- composed from the guards
+
+
+def test_the_policy_is_every_built_in_guards_settings_and_they_do_not_clash() -> None:
+    from dataclasses import fields
+
+    from nodes.guards import policy as policy_module
+    from nodes.guards.attach import DEFAULT_GUARDS
+
+    composed = GuardPolicy()
+    for guard in DEFAULT_GUARDS:
+        assert guard.settings_for(composed) is composed, guard.name
+    seen: dict[str, str] = {}
+    for cls in GuardPolicy.__mro__[1:]:
+        own = {n for n in vars(cls) if not n.startswith("__")} - {"_validate"}
+        for name in own:
+            assert name not in seen, f"{name} in {cls.__name__} and {seen[name]}"
+            seen[name] = cls.__name__
+    table = policy_module.__doc__ or ""
+    for f in fields(GuardPolicy):
+        assert f"| `{f.name}` |" in table, f"{f.name} missing from the policy's table"
+
+
+def test_every_setting_has_its_keel_guard_variable(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    env: dict[str, str] = {}
+    expected: dict[str, Any] = {}
+    for f in fields(GuardPolicy):
+        default = f.default
+        if f.name == "sensitive_paths":
+            env["KEEL_GUARD_SENSITIVE_PATHS"], expected[f.name] = "a*,b*", ("a*", "b*")
+        elif f.name == "deadline_action":
+            env["KEEL_GUARD_DEADLINE_ACTION"], expected[f.name] = "escalate", "escalate"
+        elif f.name == "budget_soft_ratio":
+            env["KEEL_GUARD_BUDGET_SOFT_RATIO"], expected[f.name] = "0.5", 0.5
+        else:
+            value = type(default)(default + 3)
+            env[f"KEEL_GUARD_{f.name.upper()}"], expected[f.name] = str(value), value
+    guards = _load(tmp_path, **env).guards
+    assert {name: getattr(guards, name) for name in expected} == expected
+
+
+def test_drift_has_its_own_window() -> None:
+    policy = GuardPolicy(loop_window=3)
+    assert (policy.loop_window, policy.drift_window) == (3, 12)

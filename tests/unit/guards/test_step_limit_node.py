@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.guards.step_limit import check_before_model_call, step_limit_node
+from nodes.guards.base import guard_node
+from nodes.guards.step_limit import STEP_LIMIT, check_before_model_call
 
 from ._state import AGENT, READ, ai, assert_halt, history, step
 
@@ -20,12 +21,12 @@ def test_node_halts_the_agent_with_the_checks_reason() -> None:
         "step": step(),
         "verdict": verdict.pending(),
     }
-    assert_halt(step_limit_node(AGENT)(state), state, guard="step_limit", reason=reason)
+    assert_halt(guard_node(STEP_LIMIT, AGENT)(state), state, guard="step_limit", reason=reason)
 
 
 def test_node_halt_without_a_step_has_no_plan_update() -> None:
     verdict = check_before_model_call(AGENT, None, max_steps=1, max_tool_calls=0)
-    command = step_limit_node(AGENT)({"messages": [], "verdict": verdict.pending()})
+    command = guard_node(STEP_LIMIT, AGENT)({"messages": [], "verdict": verdict.pending()})
     assert command.goto == "__end__"
     assert "plan" not in command.update
     assert command.update["messages"] == []
@@ -34,4 +35,4 @@ def test_node_halt_without_a_step_has_no_plan_update() -> None:
 
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="step_limit guard entered without a verdict"):
-        step_limit_node(AGENT)({"messages": []})
+        guard_node(STEP_LIMIT, AGENT)({"messages": []})

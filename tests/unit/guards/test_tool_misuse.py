@@ -9,7 +9,8 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 
 from nodes.guards._verdict import Verdict
-from nodes.guards.tool_misuse import check_after_model_call, tool_misuse_node
+from nodes.guards.base import guard_node
+from nodes.guards.tool_misuse import TOOL_MISUSE, check_after_model_call
 
 from ._state import (
     AGENT,
@@ -129,7 +130,7 @@ def _node_state(action: Literal["nudge", "halt"]) -> dict[str, Any]:
 
 def test_node_nudge_answers_bad_calls_with_the_error_and_the_rest_as_not_run() -> None:
     state = _node_state("nudge")
-    command = tool_misuse_node(AGENT, model_node="model")(state)
+    command = guard_node(TOOL_MISUSE, AGENT, model_node="model")(state)
     assert command.goto == "model"
     update = command.update
     assert update["verdict"] is None
@@ -154,13 +155,13 @@ def test_node_nudge_answers_bad_calls_with_the_error_and_the_rest_as_not_run() -
 
 def test_node_halt_stops_the_agent() -> None:
     state = _node_state("halt")
-    command = tool_misuse_node(AGENT)(state)
+    command = guard_node(TOOL_MISUSE, AGENT)(state)
     assert_halt(command, state, guard="tool_misuse", reason=state["verdict"]["reason"])
 
 
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="tool_misuse guard entered without a verdict"):
-        tool_misuse_node(AGENT)({"messages": []})
+        guard_node(TOOL_MISUSE, AGENT)({"messages": []})
 
 
 # ------------------------------------------------------------------ malformed calls
@@ -270,7 +271,7 @@ def _malformed_state(action: Literal["nudge", "halt"], last: AIMessage) -> dict[
 
 def test_node_repairs_the_history_and_answers_every_malformed_call() -> None:
     last = _malformed(("b1", "grep", NOT_JSON), (None, None, "{"), valid=[READ])
-    command = tool_misuse_node(AGENT)(_malformed_state("nudge", last))
+    command = guard_node(TOOL_MISUSE, AGENT)(_malformed_state("nudge", last))
     assert command.goto == "agent"
     repaired, *answers = command.update["messages"]
     # same message id: the channel replaces the model's message instead of appending one
@@ -295,7 +296,7 @@ def test_node_repairs_the_history_and_answers_every_malformed_call() -> None:
 def test_node_halt_answers_the_malformed_calls_too() -> None:
     last = _malformed(("b1", "grep", NOT_JSON))
     state = _malformed_state("halt", last)
-    command = tool_misuse_node(AGENT)(state)
+    command = guard_node(TOOL_MISUSE, AGENT)(state)
     assert command.goto == "__end__"
     repaired, answer = command.update["messages"]
     assert isinstance(repaired, AIMessage) and repaired.invalid_tool_calls[0]["args"] == "{}"

@@ -9,8 +9,9 @@ from langchain_core.messages import AIMessage, ToolMessage
 from pydantic import BaseModel, Field, ValidationError
 
 from nodes.guards._verdict import Verdict
+from nodes.guards.base import guard_node
 from nodes.guards.policy import GuardPolicy
-from nodes.guards.validate import check_submission, grounding_event, validate_node
+from nodes.guards.validate import VALIDATE, check_submission, grounding_event
 
 from ._state import AGENT, OTHER_AGENT, ai, assert_calls_answered, event, history, step
 
@@ -119,7 +120,7 @@ def _node_state(last: AIMessage) -> dict[str, Any]:
 def test_node_nudge_returns_the_error_as_the_submit_calls_result() -> None:
     state = _node_state(ai([(SUBMIT, {"confidence": 2})], prefix="sub"))
     state["verdict"]["detail"]["call_id"] = "sub0"
-    command = validate_node(AGENT, SUBMIT, model_node="model")(state)
+    command = guard_node(VALIDATE, AGENT, model_node="model")(state)
     assert command.goto == "model"
     update = command.update
     assert update["verdict"] is None
@@ -141,10 +142,10 @@ def test_node_nudge_answers_every_call_of_the_last_message() -> None:
     last = ai([("read_file", {"path": "b.py"}), (SUBMIT, {"confidence": 2})], prefix="l")
     state = _node_state(last)
     state["verdict"]["detail"]["call_id"] = "l1"
-    command = validate_node(AGENT, SUBMIT)(state)
+    command = guard_node(VALIDATE, AGENT)(state)
     assert_calls_answered(last, command.update["messages"])  # today: only l1 is answered
 
 
 def test_node_without_verdict_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="validate guard entered without a verdict"):
-        validate_node(AGENT, SUBMIT)({"messages": []})
+        guard_node(VALIDATE, AGENT)({"messages": []})
