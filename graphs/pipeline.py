@@ -7,6 +7,12 @@
 `build_pipeline` only wires; agents and guards live in `nodes/`. The builder is returned
 uncompiled: `langgraph.json` serves it compiled without a checkpointer, the CLI compiles
 it with its own checkpointer and store.
+
+The team decides what follows from it: its names are the node names and the plan's enum,
+its areas the categories a submission admits (`graphs.vocabulary.team_areas`) and the
+task's wording. A specialist's tools run without review, so a tool that declares an effect
+(`tools.effect_of`) must declare `read`; a side effect is an action of the registry
+(`nodes/actions.py`), run after the review gate.
 """
 
 from __future__ import annotations
@@ -17,16 +23,53 @@ from langgraph.graph import END, START, StateGraph
 
 from graphs.context import KeelContext
 from graphs.state import PipelineInput, PipelineOutput, PipelineState
+from graphs.vocabulary import Effect, team_areas
 from nodes.actions import execute_actions
 from nodes.agents.report import finalize, report, report_markdown
 from nodes.agents.specialist import ModelFactory, SpecialistSpec, build_specialist
 from nodes.agents.supervisor import make_intake, make_supervisor
 from nodes.guards.review_gate import GUARD_NAME as REVIEW_GATE
 from nodes.guards.review_gate import review_gate
+from tools import effect_of
 
-__all__ = ["build_pipeline"]
+__all__ = ["build_pipeline", "check_team"]
 
 PipelineBuilder = StateGraph[PipelineState, KeelContext, PipelineInput, PipelineOutput]
+
+
+def check_team(specialists: Sequence[SpecialistSpec]) -> None:
+    """Refuse a team the pipeline cannot run safely.
+
+    Raises:
+        ValueError: no specialist, a name used twice or taken by a pipeline node, an empty
+            area, or a tool that declares an effect other than `read` (it would run inside
+            the specialist's loop, before any review). A tool that declares no effect is
+            accepted as read-only; Keel's own tools all declare theirs.
+    """
+    names = [spec.name for spec in specialists]
+    if not names:
+        raise ValueError("a pipeline needs at least one specialist")
+    if len(set(names)) != len(names):
+        raise ValueError(f"specialist names must be unique, got {names}")
+    taken = sorted(set(names) & set(_PIPELINE_NODES))
+    if taken:
+        raise ValueError(f"specialist names {taken} are pipeline nodes; rename them")
+    for spec in specialists:
+        if not spec.area.strip():
+            raise ValueError(f"specialist {spec.name!r} has no area (its findings' category)")
+        for tool in spec.tools:
+            if "effect" not in (tool.metadata or {}):
+                continue  # declares nothing: taken as a plain read-only helper
+            effect = effect_of(tool)  # ValueError for an unknown effect word
+            if effect is not Effect.READ:
+                raise ValueError(
+                    f"specialist {spec.name!r}: tool {tool.name!r} declares the {effect} "
+                    "effect, but a specialist's tools run without review; make it an action "
+                    "of the registry (nodes/actions.py), which runs after approval"
+                )
+
+
+_PIPELINE_NODES = ("intake", "supervisor", "report", REVIEW_GATE, "execute_actions", "finalize")
 
 
 def build_pipeline(
@@ -35,12 +78,16 @@ def build_pipeline(
     """Return the uncompiled pipeline graph for these specialists.
 
     Args:
-        specialists: the specialist agents; their names become node names.
+        specialists: the specialist agents; their names become node names, their areas
+            the categories of the findings (`check_team` says what is refused).
         model_for: returns the chat model for `KeelContext.model`.
+
+    Raises:
+        ValueError: the team is refused (`check_team`).
     """
+    check_team(specialists)
     names = [spec.name for spec in specialists]
-    if len(set(names)) != len(names):
-        raise ValueError(f"specialist names must be unique, got {names}")
+    areas = team_areas(specialists)
     builder = StateGraph(
         PipelineState,
         context_schema=KeelContext,
@@ -54,7 +101,7 @@ def build_pipeline(
         destinations=(*names, "report"),
     )
     for spec in specialists:
-        builder.add_node(spec.name, build_specialist(spec, model_for))
+        builder.add_node(spec.name, build_specialist(spec, model_for, areas))
         builder.add_edge(spec.name, "report")
     builder.add_node("report", report, destinations=(REVIEW_GATE, "finalize"))
     builder.add_node(REVIEW_GATE, review_gate, destinations=("execute_actions", "finalize"))

@@ -4,9 +4,15 @@ Exports `build_review_graph()`, which the CLI compiles with its own checkpointer
 `keel/server.py` (for `langgraph dev` / LangGraph Server) without one, its run settings
 defaulting to the server's environment; and `graph`, that builder compiled as is
 (code-default run settings), for drawing and in-process use.
+
+The team is `SPECIALISTS` unless a caller passes another: a further specialist is one
+more `SpecialistSpec` (name, area, description, file globs) and its read-only tools —
+its area becomes a category, its name a plan choice and a node, the task names its area.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 
@@ -61,6 +67,7 @@ def build_review_graph(
     model_for: ModelFactory = _default_model,
     *,
     context_schema: type[KeelContext] = KeelContext,
+    specialists: Sequence[SpecialistSpec] = SPECIALISTS,
 ) -> PipelineBuilder:
     """Return the uncompiled review graph (compile it with a checkpointer to persist).
 
@@ -68,8 +75,12 @@ def build_review_graph(
         model_for: returns the chat model for `KeelContext.model`.
         context_schema: `KeelContext` or a subclass from
             `graphs.context.context_schema_with_defaults` (the served graph's).
+        specialists: the team (default `SPECIALISTS`).
+
+    Raises:
+        ValueError: the team is refused (`graphs.pipeline.check_team`).
     """
-    builder = build_pipeline(SPECIALISTS, model_for)
+    builder = build_pipeline(specialists, model_for)
     builder.context_schema = context_schema
     return builder
 

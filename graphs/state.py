@@ -22,6 +22,15 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
+from graphs.vocabulary import (
+    SEVERITY_ORDER,
+    Category,
+    Decision,
+    FiredVerdict,
+    Severity,
+    VerdictKind,
+    severity_at_least,
+)
 from tools.diffs import ChangedLines
 from tools.reviewed_state import ReviewedState
 from tools.tree import SkipKind
@@ -68,15 +77,6 @@ __all__ = [
     "severity_at_least",
 ]
 
-Severity = Literal["info", "low", "medium", "high", "critical"]
-"""How bad a finding is, from `info` to `critical`."""
-
-SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-"""Rank of each severity, for comparisons."""
-
-Category = Literal["security", "correctness", "style"]
-"""Which specialist area a finding belongs to."""
-
 EvidenceStatus = Literal["confirmed", "dismissed", "unaddressed"]
 """What the specialist made of a piece of tool evidence (see `ToolEvidence`)."""
 
@@ -96,14 +96,6 @@ ThreadStatus = Literal[
     "running", "awaiting_approval", "done", "failed", "halted", "budget_exhausted"
 ]
 """Lifecycle of a thread, as the registry and `keel threads` show it."""
-
-Effect = Literal["read", "write", "execute", "external"]
-"""Effect class of a tool or action: only `read` runs without review."""
-
-
-def severity_at_least(severity: str, threshold: str) -> bool:
-    """Return whether `severity` ranks at or above `threshold`."""
-    return SEVERITY_ORDER.get(severity, 0) >= SEVERITY_ORDER.get(threshold, 0)
 
 
 # --------------------------------------------------------------------------- parts
@@ -153,7 +145,7 @@ class Finding(TypedDict):
     severity: Severity
     """info / low / medium / high / critical."""
     category: Category
-    """security / correctness / style."""
+    """The area of the specialist it belongs to (`graphs.vocabulary.Category`)."""
     rule: str
     """Rule id of the tool or specialist that raised it (e.g. `B602`)."""
     title: str
@@ -289,8 +281,10 @@ class PendingAction(TypedDict):
     """Action name: `apply_autofix`, `run_tests`, `publish_review`."""
     args: dict[str, Any]
     """Arguments of the action."""
-    effect: Effect
-    """Effect class (write / execute / external)."""
+    effect: str
+    """The action's `Effect` value (read / write / execute / external), as the action
+    registry declares it (`nodes/actions.py`); the registry, not this copy, decides
+    whether the action needs approval."""
     reason: str
     """Why the agent proposes it."""
     proposed_by: str
@@ -304,7 +298,7 @@ class ActionResult(TypedDict):
     """Id of the `PendingAction`."""
     name: str
     """Action name."""
-    decision: Literal["approve", "edit", "reject", "respond"]
+    decision: Decision
     """What the reviewer decided."""
     status: Literal["done", "failed", "skipped", "stale"]
     """Whether the effect happened (`stale`: not run, the repository moved after the
@@ -362,7 +356,7 @@ class GuardEvent(TypedDict):
 
     guard: str
     """Name of the guard node."""
-    verdict: Literal["ok", "nudge", "compress", "escalate", "halt"]
+    verdict: VerdictKind
     """What the guard decided."""
     reason: str
     """Human-readable reason, with the numbers."""
@@ -408,7 +402,7 @@ class PendingVerdict(TypedDict):
 
     guard: str
     """Guard node to run."""
-    action: Literal["nudge", "compress", "escalate", "halt"]
+    action: FiredVerdict
     """What it decided."""
     reason: str
     """Why, with the numbers."""

@@ -1,9 +1,17 @@
 """Side-effecting actions, run only in the node after the human review gate.
 
-Actions: `apply_autofix` (write: applies a unified diff with `git apply`),
-`run_tests` (execute: runs the repository's tests, i.e. repository code),
-`publish_review` (write: writes the report into the repository). `accept_result` has
-no effect; it lets a reviewer sign off a run that proposed no action.
+**The action registry** (`ACTIONS`) has one entry per action (`ActionSpec`): its name, its
+`Effect`, its argument model, how it runs, how to tell it already ran, who may propose
+it, and — by its place in the registry — the order approved actions run in:
+`apply_autofix` (write: applies a unified diff with `git apply`; proposed by `report`),
+`run_tests` (execute: runs the repository's tests, i.e. repository code; proposed by a
+specialist), `publish_review` (write: writes the report into the repository; proposed by
+`report`), `accept_result` (read: no effect; the review gate's sign-off of a run that
+proposed no action). `propose` is the only way a `PendingAction` is made; the effect
+written into it comes from the registry, and every decision on an action — is it a review
+trigger (`review_gate.check_review_triggers`), must the repository still match the
+review before it runs — reads the registry's effect, never the state's copy. An action
+that is not `read` runs only after a reviewer approved or edited it.
 
 Each action goes through the idempotency ledger (`nodes.ledger`): intent before the
 effect, result after, and after a crash in between, a check whether the effect is already
@@ -35,17 +43,25 @@ stale verdict is then recomputed on a re-run.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from graphs.context import KeelContext, RuntimeNode, current_thread_id
 from graphs.state import ActionResult, PendingAction, PipelineState
+from graphs.vocabulary import Effect
 from nodes.guards._verdict import utc_now
 from nodes.guards.feedback import record_feedback
+from nodes.guards.human_review import (
+    GUARD_DECISIONS,
+    ActionArgsError,
+    resolve_reviewer,
+    validate_args,
+)
 from nodes.ledger import Ledger, journal
 from tools import actions as effects
 from tools import diffs, git, pytest_runner, snapshot
@@ -53,18 +69,26 @@ from tools import reviewed_state as rs
 from tools._repo import RepoPathError
 
 __all__ = [
+    "ACTIONS",
     "ACTION_ORDER",
+    "REPORT",
+    "REVIEW_GATE",
+    "SPECIALIST",
     "STALE_APPROVAL",
     "STALE_DECISIONS",
     "ActionArgsError",
+    "ActionCall",
+    "ActionSpec",
     "StaleResponseError",
+    "action_spec",
     "execute_actions",
+    "needs_review",
     "parse_stale_response",
+    "propose",
+    "proposable_by",
     "validate_action_args",
+    "validate_decision_args",
 ]
-
-ACTION_ORDER = ("apply_autofix", "run_tests", "publish_review", "accept_result")
-"""Actions run in this order (fixes first, so tests see them; the report last)."""
 
 STALE_APPROVAL = "stale_approval"
 """Name (and id) of the request asked when the repository moved after the review."""
@@ -98,47 +122,8 @@ class _NoArgs(BaseModel):
     pass
 
 
-class _GrantArgs(BaseModel):
-    tokens: int | None = Field(default=None, gt=0)
-    cost_usd: float | None = Field(default=None, gt=0)
-    model_calls: int | None = Field(default=None, gt=0)
-    tool_calls: int | None = Field(default=None, gt=0)
-
-
-class _ContinueArgs(BaseModel):
-    pass
-
-
-_SCHEMAS: dict[str, type[BaseModel]] = {
-    "apply_autofix": _AutofixArgs,
-    "run_tests": _RunTestsArgs,
-    "publish_review": _PublishArgs,
-    "accept_result": _NoArgs,
-    # decisions asked by guards (no side effect)
-    "grant_budget": _GrantArgs,
-    "continue_agent": _ContinueArgs,
-    "extend_deadline": _ContinueArgs,
-}
-
-
-class ActionArgsError(ValueError):
-    """Edited arguments do not fit the action."""
-
-
 class StaleResponseError(ValueError):
     """A resume value that is not an answer to a stale-approval request."""
-
-
-def validate_action_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate (edited) arguments of an action and return them normalised."""
-    schema = _SCHEMAS.get(name)
-    if schema is None:
-        raise ActionArgsError(f"unknown action {name!r}; known: {', '.join(_SCHEMAS)}")
-    try:
-        return schema.model_validate(dict(args)).model_dump()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ActionArgsError(f"invalid arguments for {name}: {problems}") from None
 
 
 def parse_stale_response(response: Any) -> tuple[dict[str, Any], str]:
@@ -192,8 +177,8 @@ class _Freshness:
         return rs.compare(self.expected, now)
 
     def ran(self, name: str, output: Mapping[str, Any]) -> None:
-        """Account for an effect of ours: the files an autofix patched hold its result."""
-        if self.expected is not None and name == "apply_autofix":
+        """Account for an effect of ours: the files it wrote (`output["hashes"]`) hold it."""
+        if self.expected is not None:  # an action that writes files reports their hashes
             self.expected["files"].update(output.get("hashes") or {})
 
     def explain(self, changes: list[rs.Change]) -> list[str]:
@@ -250,49 +235,6 @@ def _run_tests(
     return "done", detail, dict(result) | {"ran_in": where}
 
 
-def _run(
-    action: PendingAction,
-    args: dict[str, Any],
-    repo: Path,
-    report_md: str,
-    reviewed: rs.ReviewedState | None,
-    fix: str | None,
-) -> tuple[str, str, dict[str, Any]]:
-    """Perform one action; return (status, detail, output)."""
-    name = action["name"]
-    if name == "apply_autofix":
-        refusal = _autofix_refusal(repo, args["diff"], reviewed) if reviewed else None
-        if refusal is not None:
-            return "failed", refusal, {}
-        touched = effects.apply_patch(repo, args["diff"])
-        hashes = rs.file_hashes(repo, touched)
-        return "done", f"patched {len(touched)} file(s)", {"files": touched, "hashes": hashes}
-    if name == "run_tests":
-        return _run_tests(repo, args, reviewed, fix)
-    if name == "publish_review":
-        path = effects.publish_report(repo, args["path"], report_md)
-        return "done", f"review written to {path.relative_to(repo)}", {"path": str(path)}
-    return "done", "result accepted", {}
-
-
-def _already_done(
-    action: PendingAction, args: dict[str, Any], repo: Path, report_md: str
-) -> tuple[str, dict[str, Any]] | None:
-    """After a crash mid-effect: is the effect already in place? Returns (why, output)."""
-    name = action["name"]
-    if name == "apply_autofix" and effects.patch_applied(repo, args["diff"]):
-        touched = sorted(diffs.split_by_file(args["diff"]))
-        return (
-            "patch already in the work tree (recovered after an interrupted attempt)",
-            {"files": touched, "hashes": rs.file_hashes(repo, touched)},
-        )
-    if name == "publish_review" and effects.report_published(repo, args["path"], report_md):
-        return "review already written (recovered after an interrupted attempt)", {}
-    if name in ("accept_result", "grant_budget", "continue_agent", "extend_deadline"):
-        return "no effect", {}
-    return None
-
-
 # ------------------------------------------------------------- stale approvals
 
 
@@ -346,8 +288,6 @@ def _stale_request(state: PipelineState, verdict: Mapping[str, Any]) -> dict[str
 
 def _ask_stale(request: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Pause until the stale approval is answered validly (an invalid answer asks again)."""
-    from nodes.guards.review_gate import resolve_reviewer  # the gate imports this module
-
     asked = request
     while True:
         try:
@@ -387,6 +327,239 @@ def _stale_results(
         f"not run: {', '.join(verdict['not_run'])}; {outcome}"
     )
     return results, blocker
+
+
+# ------------------------------------------------------------------- registry
+
+SPECIALIST = "specialist"
+"""Proposer role: any specialist of the team (through its submission's `proposed_actions`)."""
+
+REPORT = "report"
+"""Proposer role: the report node (from the findings on the blackboard)."""
+
+REVIEW_GATE = "review_gate"
+"""Proposer role: the review gate (its sign-off when nothing else was proposed)."""
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """What one run of an approved action gets."""
+
+    args: dict[str, Any]
+    """The approved (or edited) arguments, validated by the action's model."""
+    repo: Path
+    """The repository root."""
+    report_md: str
+    """The latest report's Markdown."""
+    reviewed: rs.ReviewedState | None
+    """What the review was about (None: not recorded, a thread of an earlier Keel)."""
+    fix: str | None
+    """The autofix patch this node applied before (the tests run with it), if any."""
+
+
+ActionOutcome = tuple[str, str, dict[str, Any]]
+"""(status, detail, output) of a run: `done` or `failed`, in words, structured."""
+
+Recovered = tuple[str, dict[str, Any]]
+"""(why it counts as done, output) of an effect found already in place."""
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action of the registry: everything Keel knows about it, in one place."""
+
+    name: str
+    """Action name (and `PendingAction.id`: an action is proposed once per thread)."""
+    effect: Effect
+    """What it does to the world; anything but `read` needs a reviewer's approval."""
+    args: type[BaseModel]
+    """Its arguments (a reviewer's edit is validated against it)."""
+    run: Callable[[ActionCall], ActionOutcome]
+    """Performs it. May raise `PatchError`, `RepoPathError`, `OSError`, `RuntimeError`:
+    the node records those as `failed`."""
+    already_done: Callable[[ActionCall], Recovered | None]
+    """After a crash between intent and result: is the effect already in place? None: not
+    known to be, so it runs again."""
+    proposed_by: frozenset[str]
+    """Roles that may propose it (`SPECIALIST`, `REPORT`, `REVIEW_GATE`)."""
+
+
+def _apply_autofix(call: ActionCall) -> ActionOutcome:
+    diff = call.args["diff"]
+    refusal = _autofix_refusal(call.repo, diff, call.reviewed) if call.reviewed else None
+    if refusal is not None:
+        return "failed", refusal, {}
+    touched = effects.apply_patch(call.repo, diff)
+    hashes = rs.file_hashes(call.repo, touched)
+    return "done", f"patched {len(touched)} file(s)", {"files": touched, "hashes": hashes}
+
+
+def _autofix_done(call: ActionCall) -> Recovered | None:
+    if not effects.patch_applied(call.repo, call.args["diff"]):
+        return None
+    touched = sorted(diffs.split_by_file(call.args["diff"]))
+    return (
+        "patch already in the work tree (recovered after an interrupted attempt)",
+        {"files": touched, "hashes": rs.file_hashes(call.repo, touched)},
+    )
+
+
+def _tests(call: ActionCall) -> ActionOutcome:
+    return _run_tests(call.repo, call.args, call.reviewed, call.fix)
+
+
+def _not_known(call: ActionCall) -> Recovered | None:
+    """Tests leave nothing behind to check: an interrupted run runs again."""
+    return None
+
+
+def _publish(call: ActionCall) -> ActionOutcome:
+    path = effects.publish_report(call.repo, call.args["path"], call.report_md)
+    return "done", f"review written to {path.relative_to(call.repo)}", {"path": str(path)}
+
+
+def _published(call: ActionCall) -> Recovered | None:
+    if effects.report_published(call.repo, call.args["path"], call.report_md):
+        return "review already written (recovered after an interrupted attempt)", {}
+    return None
+
+
+def _accept(call: ActionCall) -> ActionOutcome:
+    return "done", "result accepted", {}
+
+
+def _no_effect(call: ActionCall) -> Recovered | None:
+    return "no effect", {}
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        name="apply_autofix",
+        effect=Effect.WRITE,
+        args=_AutofixArgs,
+        run=_apply_autofix,
+        already_done=_autofix_done,
+        proposed_by=frozenset({REPORT}),
+    ),
+    ActionSpec(
+        name="run_tests",
+        effect=Effect.EXECUTE,
+        args=_RunTestsArgs,
+        run=_tests,
+        already_done=_not_known,
+        proposed_by=frozenset({SPECIALIST}),
+    ),
+    ActionSpec(
+        name="publish_review",
+        effect=Effect.WRITE,
+        args=_PublishArgs,
+        run=_publish,
+        already_done=_published,
+        proposed_by=frozenset({REPORT}),
+    ),
+    ActionSpec(
+        name="accept_result",
+        effect=Effect.READ,
+        args=_NoArgs,
+        run=_accept,
+        already_done=_no_effect,
+        proposed_by=frozenset({REVIEW_GATE}),
+    ),
+)
+"""The registry, in run order: fixes first (so the tests see them), the report last."""
+
+_BY_NAME: dict[str, ActionSpec] = {spec.name: spec for spec in ACTIONS}
+
+ACTION_ORDER: tuple[str, ...] = tuple(spec.name for spec in ACTIONS)
+"""Action names in the order approved actions run."""
+
+
+def action_spec(name: str) -> ActionSpec:
+    """The registry entry of an action.
+
+    Raises:
+        ActionArgsError: no action has this name.
+    """
+    spec = _BY_NAME.get(name)
+    if spec is None:
+        raise ActionArgsError(f"unknown action {name!r}; known: {', '.join(ACTION_ORDER)}")
+    return spec
+
+
+def proposable_by(role: str) -> tuple[str, ...]:
+    """The actions a proposer role may propose, in run order."""
+    return tuple(spec.name for spec in ACTIONS if role in spec.proposed_by)
+
+
+def propose(
+    name: str, *, role: str, by: str, reason: str, args: Mapping[str, Any] | None = None
+) -> PendingAction:
+    """A pending action as the registry declares it (the only way one is made).
+
+    Args:
+        name: the action.
+        role: the proposer's role (`SPECIALIST`, `REPORT`, `REVIEW_GATE`).
+        by: who proposes it (a specialist's name, `report`, `review_gate`).
+        reason: why, for the reviewer.
+        args: its arguments (validated by the action's model; absent: its defaults).
+
+    Raises:
+        ActionArgsError: an unknown action, a role that may not propose it, or arguments
+            that do not fit.
+    """
+    spec = action_spec(name)
+    if role not in spec.proposed_by:
+        raise ActionArgsError(
+            f"{by} ({role}) may not propose {name}; it is proposed by "
+            f"{', '.join(sorted(spec.proposed_by))}"
+        )
+    validate_action_args(name, args or {})  # fails early; the state keeps the args as given
+    return PendingAction(
+        id=name,
+        name=name,
+        args=dict(args or {}),
+        effect=spec.effect.value,
+        reason=reason,
+        proposed_by=by,
+    )
+
+
+def validate_action_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate (edited) arguments of a registry action and return them normalised.
+
+    Raises:
+        ActionArgsError: an unknown action or arguments that do not fit its model.
+    """
+    return validate_args({spec.name: spec.args for spec in ACTIONS}, name, args)
+
+
+def validate_decision_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the arguments of anything a reviewer may approve.
+
+    That is a registry action or a guard's decision
+    (`nodes.guards.human_review.GUARD_DECISIONS`).
+
+    Raises:
+        ActionArgsError: neither an action nor a guard decision, or arguments that do not fit.
+    """
+    schemas = {spec.name: spec.args for spec in ACTIONS} | GUARD_DECISIONS
+    return validate_args(schemas, name, args)
+
+
+def needs_review(action: Mapping[str, Any]) -> bool:
+    """Whether a pending action needs a reviewer's approval before it runs.
+
+    The registry's effect decides for a registry action, whatever the action's own copy
+    says. A name the registry does not know (it can never run: `execute_actions` refuses
+    it) is judged by the effect it states; an unknown effect word needs review.
+    """
+    spec = _BY_NAME.get(str(action.get("name")))
+    if spec is not None:
+        return spec.effect.needs_review
+    try:
+        return Effect(str(action.get("effect"))).needs_review
+    except ValueError:
+        return True
 
 
 # ---------------------------------------------------------------------- node
@@ -431,6 +604,7 @@ def execute_actions(
             for action in sorted(
                 state.get("pending_actions", []), key=lambda a: ACTION_ORDER.index(a["name"])
             )
+            # nothing runs without a reviewer's approve or edit, whatever its effect
             if decisions.get(action["id"], {}).get("type") in ("approve", "edit")
         ]
         verdict = _stale_verdict(ledger)
@@ -438,12 +612,14 @@ def execute_actions(
         fix: str | None = None  # the autofix applied here: the tests run with it too
         for position, (action, decision) in enumerate(approved):
             args = decision.get("args", action["args"])
+            spec = action_spec(action["name"])
+            call = ActionCall(args=args, repo=repo, report_md=content, reviewed=reviewed, fix=fix)
             entry = ledger.get(action["id"])
             if entry is not None and entry["status"] == "done":
                 result = cast(ActionResult, entry["result"])
             else:
-                recovered = _already_done(action, args, repo, content) if entry else None
-                if recovered is None and verdict is None and action["effect"] != "read":
+                recovered = spec.already_done(call) if entry else None
+                if recovered is None and verdict is None and spec.effect.needs_review:
                     moved = fresh.moved()
                     if moved:
                         verdict = _keep_stale_verdict(
@@ -465,7 +641,7 @@ def execute_actions(
                 else:
                     attempts = ledger.begin(action["id"])
                     try:
-                        status, detail, output = _run(action, args, repo, content, reviewed, fix)
+                        status, detail, output = spec.run(call)
                     except (effects.PatchError, RepoPathError, OSError, RuntimeError) as exc:
                         status, detail, output = "failed", str(exc)[:500], {}
                     journal(context.effect_journal, thread_id, action["id"], f"{status}: {detail}")

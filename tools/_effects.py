@@ -1,28 +1,17 @@
-"""Effect classes of tools: what a tool may do to the world when it runs."""
+"""Effect classes of tools: what a tool may do to the world when it runs.
+
+A tool declares its `Effect` (`graphs.vocabulary`) in its metadata; the pipeline reads it
+with `effect_of` when it builds a specialist and refuses a tool that is not `read`
+(a specialist's tools run without review: side effects are actions, `nodes/actions.py`).
+"""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from langchain_core.tools import BaseTool
 
+from graphs.vocabulary import Effect
+
 __all__ = ["Effect", "effect_of"]
-
-
-class Effect(StrEnum):
-    """What running a tool may do.
-
-    Attributes:
-        READ: Only reads the repository or its history.
-        WRITE: Changes files in the repository.
-        EXECUTE: Runs code from the repository (tests, build scripts).
-        EXTERNAL: Talks to something outside the machine.
-    """
-
-    READ = "read"
-    WRITE = "write"
-    EXECUTE = "execute"
-    EXTERNAL = "external"
 
 
 def effect_of(tool: BaseTool) -> Effect:

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from graphs.vocabulary import Severity
 from tools._proc import run
 from tools._repo import RepoPathError, relative
 from tools._targets import python_files
-from tools.issues import Issue, Severity, make_issue
+from tools.issues import Issue, make_issue
 from tools.repo_config import Scan, ToolConfig, bandit_config, bandit_default
 from tools.severity_context import path_context
 

@@ -6,8 +6,9 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import TypedDict
 
+from graphs.vocabulary import Category, Severity
 from tools._repo import RepoPathError, resolve_in_repo
 
 __all__ = [
@@ -18,9 +19,6 @@ __all__ = [
     "mask_secrets",
     "quote_lines",
 ]
-
-Severity = Literal["info", "low", "medium", "high", "critical"]
-Category = Literal["security", "correctness", "style"]
 
 
 class Issue(TypedDict):
@@ -43,7 +41,7 @@ class Issue(TypedDict):
     severity: Severity
     """How bad it is."""
     category: Category
-    """Which specialist cares."""
+    """Which specialist cares: the area of the specialist whose tool found it."""
     confidence: float
     """How sure the analyzer is, 0 to 1."""
     code: str

@@ -57,8 +57,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
+from graphs.vocabulary import SEVERITIES, Severity
 from tools import git
-from tools.issues import Severity
 from tools.secrets import secret_rule
 from tools.severity_context import PROVIDER_SECRET_TYPES
 
@@ -82,7 +82,7 @@ CONFIG_FILES: Final = (".keel.toml", "pyproject.toml")
 KEEL_RULE_PREFIX: Final = "keel."
 """Rule ids of Keel's own checks (semgrep pack, reviewer-instructions tripwire)."""
 
-_SEVERITIES: Final[tuple[Severity, ...]] = ("info", "low", "medium", "high", "critical")
+_SEVERITIES: Final[tuple[Severity, ...]] = SEVERITIES
 _RANK: Final[dict[str, int]] = {s: i for i, s in enumerate(_SEVERITIES)}
 _TOP_KEYS: Final = ("exclude", "review", "severity", "specialists")
 _REVIEW_KEYS: Final = ("min_severity", "sample_rate", "sensitive_paths")

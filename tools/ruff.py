@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from graphs.vocabulary import Category, Severity
 from tools._proc import run
 from tools._repo import RepoPathError, relative, resolve_in_repo
-from tools.issues import Category, Issue, Severity, make_issue
+from tools.issues import Issue, make_issue
 from tools.repo_config import DEFAULT_SELECT, Scan, ToolConfig, ruff_config
 
 __all__ = ["DEFAULT_SELECT", "RuffError", "ruff_fix_diff", "ruff_scan", "run_ruff"]

@@ -19,8 +19,9 @@ from typing import Any, Literal
 from detect_secrets.core.secrets_collection import SecretsCollection
 from detect_secrets.settings import transient_settings
 
+from graphs.vocabulary import Severity
 from tools._repo import RepoPathError, relative, resolve_in_repo
-from tools.issues import Issue, Severity, make_issue
+from tools.issues import Issue, make_issue
 from tools.repo_config import SECRET_PLUGINS, Scan, SecretsBaseline, secrets_config
 from tools.severity_context import PROVIDER_SECRET_TYPES, annotate, secret_adjustment
 

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from graphs.vocabulary import Category, Severity
 from tools._proc import ToolMissingError, run
 from tools._repo import RepoPathError, relative, resolve_in_repo
 from tools._targets import python_files
-from tools.issues import Category, Issue, Severity, make_issue
+from tools.issues import Issue, make_issue
 from tools.repo_config import Scan, semgrep_config
 
 __all__ = [

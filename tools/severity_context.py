@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final, Literal
 
-from tools.issues import Severity
+from graphs.vocabulary import Severity
 
 __all__ = [
     "ENTROPY_TYPES",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from graphs.context import current_thread_id
 from graphs.state import Observation, PipelineState, SkippedPath, Task
+from graphs.vocabulary import areas_phrase, team_areas
 from nodes import baseline
 from nodes.guards._verdict import utc_now
 from tools import diffs, git, keel_config, snapshot, tree
@@ -25,12 +26,13 @@ from .specialist import SpecialistSpec
 __all__ = ["IntakeNode", "config_team", "intake", "make_intake", "task_goal"]
 
 
-def task_goal(mode: str, rev_range: str | None, staged: bool) -> str:
-    """Describe the task in one sentence."""
+def task_goal(mode: str, rev_range: str | None, staged: bool, areas: Sequence[str] = ()) -> str:
+    """Describe the task in one sentence, naming the team's areas (`team_areas`)."""
+    problems = f"{areas_phrase(areas)} problems"
     if mode == "audit":
-        return "Audit the whole repository for security, correctness and style problems."
+        return f"Audit the whole repository for {problems}."
     what = "the staged change" if staged else f"the change {rev_range}"
-    return f"Review {what} for security, correctness and style problems."
+    return f"Review {what} for {problems}."
 
 
 def _analysis_root(root: Path, scope: list[str], head: str | None) -> tuple[str, list[Observation]]:
@@ -131,14 +133,17 @@ class IntakeNode(Protocol):
 def make_intake(specialists: Sequence[SpecialistSpec]) -> IntakeNode:
     """The intake node for a team (it checks the repository's configuration against it)."""
     team = config_team(specialists)
+    areas = team_areas(specialists)
 
     def intake_node(state: PipelineState) -> dict[str, Any]:
-        return intake(state, team=team)
+        return intake(state, team=team, areas=areas)
 
     return intake_node
 
 
-def intake(state: PipelineState, *, team: keel_config.Team | None = None) -> dict[str, Any]:
+def intake(
+    state: PipelineState, *, team: keel_config.Team | None = None, areas: Sequence[str] = ()
+) -> dict[str, Any]:
     """Resolve the repository and revision range; fix the task and the scope.
 
     The listed paths (changed or tracked) pass through `tools.tree.partition` on the
@@ -185,7 +190,7 @@ def intake(state: PipelineState, *, team: keel_config.Team | None = None) -> dic
     skips = [*skips, *excluded]
     observations.insert(0, _scope_note(scope, skips, time.perf_counter() - started))
     task = Task(
-        goal=task_goal(mode, rev_range, staged),
+        goal=task_goal(mode, rev_range, staged, areas),
         repo=str(root),
         mode=mode,
         rev_range=rev_range,

@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from graphs.context import DiffFilter
-from graphs.state import SEVERITY_ORDER, Finding, FindingStatus, Report, ToolEvidence
+from graphs.state import Finding, FindingStatus, Report, ToolEvidence
+from graphs.vocabulary import SEVERITIES, SEVERITY_ORDER
 
 from . import repo_rules
 from .diff_filter import DIFF_CLASSES, diff_counts, shown, shows
@@ -127,7 +128,7 @@ def render_report(
     task = state.get("task") or {}
     findings = merge_findings(state.get("findings") or [])
     visible = shown([f for f in findings if not f.get("suppressed")], diff_filter)
-    counts = {s: 0 for s in ("critical", "high", "medium", "low", "info")}
+    counts = {s: 0 for s in reversed(SEVERITIES)}  # most severe first
     for finding in visible:
         counts[finding["severity"]] += 1
     data: dict[str, Any] = {
@@ -274,8 +275,8 @@ def _markdown(data: Mapping[str, Any]) -> str:
         + (f" ({len(data['skipped'])} path(s) skipped, below)" if data["skipped"] else ""),
         *_filter_line(data),
         "",
-        "| critical | high | medium | low | info |",
-        "|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(data["counts"]) + " |",
+        "|" + "---:|" * len(data["counts"]),
         "| " + " | ".join(str(data["counts"][s]) for s in data["counts"]) + " |",
         "",
         "## Findings",

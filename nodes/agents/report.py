@@ -32,6 +32,7 @@ from graphs.state import (
 )
 from keel.models import model_label
 from nodes import baseline
+from nodes.actions import REPORT, propose
 from nodes.guards import budget
 from nodes.guards._verdict import Verdict, guard_event
 from nodes.guards.review_gate import check_review_triggers
@@ -76,11 +77,11 @@ def _propose(
         also = [f for f in hidden if f.get("fixable") and f["file"] in per_file]
         if diff.strip():
             actions.append(
-                PendingAction(
-                    id="apply_autofix",
-                    name="apply_autofix",
+                propose(
+                    "apply_autofix",
+                    role=REPORT,
+                    by="report",
                     args={"diff": diff},
-                    effect="write",
                     reason=f"ruff can fix {len(fixable)} file(s) automatically"
                     + (
                         f"; the patch also fixes {len(also)} finding(s) the change did not "
@@ -88,19 +89,17 @@ def _propose(
                         if also
                         else ""
                     ),
-                    proposed_by="report",
                 )
             )
     if findings:
         actions.append(
-            PendingAction(
-                id="publish_review",
-                name="publish_review",
+            propose(
+                "publish_review",
+                role=REPORT,
+                by="report",
                 args={"path": context.publish_path},
-                effect="write",
                 reason=f"write this review ({len(merge_findings(findings))} finding(s)) into "
                 "the repository",
-                proposed_by="report",
             )
         )
     return actions, patched

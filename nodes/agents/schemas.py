@@ -1,4 +1,12 @@
-"""Structured outputs the agents return: the supervisor's plan and a specialist's submission."""
+"""Structured outputs the agents return: the supervisor's plan and a specialist's submission.
+
+What follows from the team is derived from it, never listed here: the plan's specialist
+enum (`plan_schema`, from the specialists' names) and the submission's category enum
+(`submission_schema`, from their areas, `graphs.vocabulary.team_areas`). The actions a
+specialist may propose are the action registry's (`nodes.actions.proposable_by`).
+The base models (`ReportedFinding`, `FindingsSubmission`, `SUBMIT_TOOL`) admit any
+category: they are what a specialist outside a team is given.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,9 @@ from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, create_model
+
+from graphs.vocabulary import Category, Severity
+from nodes.actions import SPECIALIST, proposable_by
 
 __all__ = [
     "SUBMIT_TOOL",
@@ -18,6 +29,8 @@ __all__ = [
     "ProposedAction",
     "ReportedFinding",
     "plan_schema",
+    "submission_schema",
+    "submit_tool",
 ]
 
 
@@ -66,10 +79,8 @@ class ReportedFinding(BaseModel):
     file: str = Field(description="Repository-relative path.")
     line: int = Field(ge=1, description="First line (1-based).")
     end_line: int | None = Field(default=None, ge=1, description="Last line (inclusive).")
-    severity: Literal["info", "low", "medium", "high", "critical"] = Field(
-        description="How bad it is."
-    )
-    category: Literal["security", "correctness", "style"] = Field(description="Area.")
+    severity: Severity = Field(description="How bad it is.")
+    category: Category = Field(min_length=1, description="Area.")
     rule: str = Field(default="", description="Rule id of the tool that found it, if any.")
     title: str = Field(description="One line: what is wrong.")
     evidence: str = Field(default="", description="The exact code quoted from the file.")
@@ -87,10 +98,16 @@ class Dismissal(BaseModel):
     reason: str = Field(min_length=3, description="Why it is not a problem here.")
 
 
+_PROPOSABLE = proposable_by(SPECIALIST)
+"""What a specialist may propose: the registry's say (`nodes/actions.py`)."""
+
+
 class ProposedAction(BaseModel):
     """A side effect the specialist recommends (it runs only after human review)."""
 
-    name: Literal["run_tests"] = Field(description="Action to propose.")
+    name: Literal[_PROPOSABLE] = Field(  # type: ignore[valid-type]
+        description="Action to propose."
+    )
     reason: str = Field(description="Why it is worth doing.")
 
 
@@ -113,6 +130,37 @@ class FindingsSubmission(BaseModel):
     )
 
 
+def submission_schema(categories: Sequence[Category]) -> type[FindingsSubmission]:
+    """A `FindingsSubmission` whose findings' `category` only admits these areas.
+
+    Like `plan_schema`, the enum reaches the model in the tool schema, so a server that
+    constrains decoding to it can only name the team's areas; a submission with another
+    category fails validation (a repair turn, the `validate` guard).
+
+    Raises:
+        ValueError: no category.
+    """
+    areas = tuple(dict.fromkeys(categories))
+    if not areas:
+        raise ValueError("a submission needs at least one category (the team's areas)")
+    choice = Literal[areas]  # type: ignore[valid-type]
+    finding = create_model(
+        "ReportedFinding",
+        __base__=ReportedFinding,
+        __doc__=ReportedFinding.__doc__,
+        category=(choice, Field(description="Area: " + ", ".join(areas) + ".")),
+    )
+    return create_model(
+        "FindingsSubmission",
+        __base__=FindingsSubmission,
+        __doc__=FindingsSubmission.__doc__,
+        findings=(
+            list[finding],  # type: ignore[valid-type]
+            Field(description="Every problem found (may be empty)."),
+        ),
+    )
+
+
 SUBMIT_TOOL_NAME = "submit_findings"
 
 
@@ -120,10 +168,16 @@ def _never_executed(**_: Any) -> str:
     raise RuntimeError("submit_findings is handled by the finish node, not executed")
 
 
-SUBMIT_TOOL: BaseTool = StructuredTool.from_function(
-    func=_never_executed,
-    name=SUBMIT_TOOL_NAME,
-    description=FindingsSubmission.__doc__ or "",
-    args_schema=FindingsSubmission,
-)
-"""The submission tool bound to every specialist; the graph routes its call to `finish`."""
+def submit_tool(schema: type[FindingsSubmission] = FindingsSubmission) -> BaseTool:
+    """The submission tool for a submission schema; the graph routes its call to `finish`."""
+    return StructuredTool.from_function(
+        func=_never_executed,
+        name=SUBMIT_TOOL_NAME,
+        description=FindingsSubmission.__doc__ or "",
+        args_schema=schema,
+    )
+
+
+SUBMIT_TOOL: BaseTool = submit_tool()
+"""The submission tool with the base schema (any category): a specialist outside a team.
+A pipeline's specialists get `submit_tool(submission_schema(team areas))`."""

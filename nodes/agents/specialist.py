@@ -51,7 +51,6 @@ from graphs.context import HandoffStyle, KeelContext
 from graphs.state import (
     Finding,
     Handoff,
-    PendingAction,
     PlanStep,
     SpecialistInput,
     SpecialistOutput,
@@ -60,6 +59,7 @@ from graphs.state import (
     Usage,
     merge_by_id,
 )
+from nodes.actions import SPECIALIST, propose
 from nodes.guards import validate
 from nodes.guards._verdict import guard_event
 from nodes.guards.attach import DEFAULT_GUARDS, attach_guards, names_in
@@ -76,7 +76,7 @@ from .prompts import (
     SUPERVISOR_PROMPT,
     UPSTREAM_HISTORY_PROMPT,
 )
-from .schemas import SUBMIT_TOOL, SUBMIT_TOOL_NAME, FindingsSubmission
+from .schemas import SUBMIT_TOOL_NAME, FindingsSubmission, submission_schema, submit_tool
 from .usage import usage_of
 
 __all__ = ["ModelFactory", "SpecialistSpec", "build_specialist", "handoff_messages"]
@@ -87,8 +87,6 @@ ModelFactory = Callable[[str], BaseChatModel]
 GUARDS = DEFAULT_GUARDS
 """The guards on every specialist's loop (`attach_guards`)."""
 
-_ACTION_EFFECTS = {"run_tests": "execute"}
-
 
 @dataclass(frozen=True)
 class SpecialistSpec:
@@ -97,7 +95,7 @@ class SpecialistSpec:
     name: str
     """Node name in the pipeline (and the specialist's identity)."""
     area: str
-    """Category of findings it owns (security / correctness / style)."""
+    """Category of findings it owns; the team's areas are its categories (`graphs.vocabulary`)."""
     description: str
     """One paragraph for its system prompt and the supervisor's brief."""
     handles: tuple[str, ...]
@@ -247,10 +245,14 @@ def _tool_choice(
 
 
 def build_specialist(
-    spec: SpecialistSpec, model_for: ModelFactory
+    spec: SpecialistSpec, model_for: ModelFactory, categories: Sequence[str] = ()
 ) -> CompiledStateGraph[SpecialistState, KeelContext, SpecialistInput, SpecialistOutput]:
-    """Compile the specialist's agent loop as a subgraph named after it."""
-    bound_tools: list[BaseTool] = [*spec.tools, SUBMIT_TOOL]
+    """Compile the specialist's agent loop as a subgraph named after it.
+
+    `categories`: the team's areas, the only categories its submission admits (empty: any).
+    """
+    schema = submission_schema(categories) if categories else FindingsSubmission
+    bound_tools: list[BaseTool] = [*spec.tools, submit_tool(schema)]
 
     def agent(state: SpecialistState, runtime: Runtime[KeelContext]) -> Command[Any]:
         context = runtime.context or KeelContext()
@@ -302,7 +304,7 @@ def build_specialist(
         if call is None:
             return Command(goto="agent", update={"messages": [HumanMessage(SUBMIT_REMINDER)]})
         try:
-            submission = FindingsSubmission.model_validate(call["args"])
+            submission = schema.model_validate(call["args"])
         except ValidationError as exc:
             verdict = guards.on_submission(state, exc, call["id"] or "", policy)
             return Command(goto=validate.GUARD_NAME, update={"verdict": verdict.pending()})
@@ -339,14 +341,7 @@ def build_specialist(
                 "listed as unconfirmed"
             )
         actions = [
-            PendingAction(
-                id=action.name,
-                name=action.name,
-                args={},
-                effect=_ACTION_EFFECTS.get(action.name, "execute"),  # type: ignore[typeddict-item]
-                reason=action.reason,
-                proposed_by=spec.name,
-            )
+            propose(action.name, role=SPECIALIST, by=spec.name, reason=action.reason)
             for action in submission.proposed_actions
         ]
         ack = ToolMessage(

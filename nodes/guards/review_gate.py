@@ -11,12 +11,14 @@ The packet's `reviewed` (recorded by `report`, never here) is what the approval 
 `execute_actions` runs nothing once the repository has moved from it.
 
 Resume with `Command(resume={"decisions": [...], "reviewer": "name"})`, one decision
-per action request, in order: `{"type": "approve"}`, `{"type": "edit",
-"edited_action": {"name": ..., "args": {...}}}`, `{"type": "reject", "message": ...}`
-or `{"type": "respond", "message": ...}`. An optional `"dismiss": [{"finding": ID,
-"reason": ...}]` dismisses findings of the report by id: remembered for the repository
-(`nodes/baseline.py`), they are suppressed in this and later reviews while their code is
-unchanged.
+per action request, in order (the protocol is `nodes/guards/human_review.py`'s; an
+approved or edited action's arguments are checked against the action registry,
+`nodes/actions.py`). An optional `"dismiss": [{"finding": ID, "reason": ...}]` dismisses
+findings of the report by id: remembered for the repository (`nodes/baseline.py`), they
+are suppressed in this and later reviews while their code is unchanged.
+
+The protocol's names (`ALLOWED_DECISIONS`, `ReviewResponseError`, `resolve_reviewer`)
+are importable from here as before; they live in `human_review`.
 """
 
 from __future__ import annotations
@@ -40,13 +42,15 @@ from graphs.state import (
     severity_at_least,
 )
 from nodes import baseline
-from nodes.actions import ACTION_ORDER, ActionArgsError, validate_action_args
+from nodes.actions import ACTION_ORDER, REVIEW_GATE, needs_review, propose, validate_decision_args
 from nodes.agents.diff_filter import shown
 from nodes.agents.render import merge_findings
 from tools.instructions import RULE
 
+from . import human_review
 from ._verdict import utc_now
 from .feedback import record_feedback
+from .human_review import ALLOWED_DECISIONS, ReviewResponseError, resolve_reviewer
 
 __all__ = [
     "ALLOWED_DECISIONS",
@@ -60,20 +64,13 @@ __all__ = [
     "sampled",
 ]
 
-GUARD_NAME = "review_gate"
-ALLOWED_DECISIONS = ["approve", "edit", "reject", "respond"]
-_ACCEPT = PendingAction(
-    id="accept_result",
-    name="accept_result",
-    args={},
-    effect="read",
+GUARD_NAME = REVIEW_GATE
+_ACCEPT = propose(
+    "accept_result",
+    role=REVIEW_GATE,
+    by=GUARD_NAME,
     reason="no side effect proposed; sign off the review result",
-    proposed_by="review_gate",
 )
-
-
-class ReviewResponseError(ValueError):
-    """A resume value that is not a valid answer to the review request."""
 
 
 def sampled(thread_id: str, rate: float) -> bool:
@@ -117,7 +114,7 @@ def check_review_triggers(
             "rule: text addressed to an automated reviewer in the change (possible prompt "
             f"injection: {', '.join(addressed[:5])})"
         )
-    effects = sorted({a["name"] for a in actions if a["effect"] != "read"})
+    effects = sorted({a["name"] for a in actions if needs_review(a)})  # the registry's effect
     if effects:
         triggers.append(f"rule: side effect proposed ({', '.join(effects)})")
     sensitive = sorted(
@@ -232,7 +229,10 @@ def build_review_request(state: Mapping[str, Any], triggers: list[str]) -> dict[
 def parse_review_response(
     response: Any, actions: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], str]:
-    """Validate a resume value against the gated actions.
+    """Validate a resume value against the gated actions (or a guard's request).
+
+    `human_review.parse_review_response`, with arguments checked against the action
+    registry and the guards' decisions (`nodes.actions.validate_decision_args`).
 
     Returns:
         (normalised decisions — one per action, with `action_id` — and the reviewer).
@@ -241,68 +241,7 @@ def parse_review_response(
         ReviewResponseError: wrong shape, wrong count, unknown decision type, an edit that
             renames the action or whose arguments do not validate.
     """
-    if not isinstance(response, Mapping) or not isinstance(response.get("decisions"), list):
-        raise ReviewResponseError('resume value must be {"decisions": [...]}')
-    raw = response["decisions"]
-    if len(raw) != len(actions):
-        raise ReviewResponseError(
-            f"expected {len(actions)} decision(s), one per action, got {len(raw)}"
-        )
-    decisions = []
-    for action, decision in zip(actions, raw, strict=True):
-        if not isinstance(decision, Mapping) or decision.get("type") not in ALLOWED_DECISIONS:
-            raise ReviewResponseError(
-                f"decision for {action['name']} must have type one of {ALLOWED_DECISIONS}"
-            )
-        kind = str(decision["type"])
-        entry: dict[str, Any] = {
-            "action_id": action.get("id", action["name"]),
-            "name": action["name"],
-            "type": kind,
-        }
-        if kind == "edit":
-            edited = decision.get("edited_action")
-            if not isinstance(edited, Mapping) or edited.get("name") != action["name"]:
-                raise ReviewResponseError(
-                    f"edit of {action['name']} needs edited_action with the same name"
-                )
-            try:
-                entry["args"] = validate_action_args(
-                    action["name"], {**action["args"], **dict(edited.get("args") or {})}
-                )
-            except ActionArgsError as exc:
-                raise ReviewResponseError(str(exc)) from None
-        elif kind == "approve":
-            entry["args"] = validate_action_args(action["name"], action["args"])
-        if "message" in decision:
-            entry["message"] = str(decision["message"])[:2000]
-        decisions.append(entry)
-    reviewer = str(response.get("reviewer") or "unknown")[:200]
-    return decisions, reviewer
-
-
-def resolve_reviewer(claimed: str) -> str:
-    """Return who decided: the authenticated user when served with auth, else `claimed`.
-
-    Under `langgraph dev` / LangGraph Server the run's config carries the authenticated
-    user as `config["configurable"]["langgraph_auth_user"]` (an object or dict with an
-    `identity`); a name typed into the resume payload cannot override it. Outside the
-    server (the CLI), or on a server without auth (its users are not authenticated),
-    the claimed name is kept.
-    """
-    from langgraph.config import get_config
-
-    try:
-        configurable = get_config().get("configurable") or {}
-    except RuntimeError:
-        return claimed
-    user = configurable.get("langgraph_auth_user")
-    if isinstance(user, Mapping):
-        identity, authenticated = user.get("identity"), user.get("is_authenticated", True)
-    else:
-        identity = getattr(user, "identity", None)
-        authenticated = getattr(user, "is_authenticated", True)
-    return str(identity)[:200] if identity and authenticated else claimed
+    return human_review.parse_review_response(response, actions, validate_decision_args)
 
 
 def review_gate(
