@@ -447,7 +447,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         args=_RunTestsArgs,
         run=_tests,
         already_done=_not_known,
-        proposed_by=frozenset({SPECIALIST}),
+        proposed_by=frozenset({SPECIALIST, REPORT}),
     ),
     ActionSpec(
         name="publish_review",

@@ -57,6 +57,7 @@ __all__ = [
     "run_semgrep",
     "scan_secrets",
     "search_code",
+    "test_files",
 ]
 
 MAX_OUTPUT_CHARS = 30_000
@@ -359,6 +360,11 @@ def _is_test_file(path: str) -> bool:
     return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
 
 
+def test_files(root: Path) -> list[str]:
+    """The repository's tracked test files (test_*.py and *_test.py)."""
+    return [p for p in _git.tracked_files(root) if _is_test_file(p)]
+
+
 @tool
 def list_tests(runtime: _Runtime) -> str:
     """List the repository's test files (test_*.py and *_test.py).
@@ -370,8 +376,7 @@ def list_tests(runtime: _Runtime) -> str:
     """
 
     def body() -> str:
-        root = _root(runtime)
-        return _fit_list("tests", [p for p in _git.tracked_files(root) if _is_test_file(p)])
+        return _fit_list("tests", test_files(_root(runtime)))
 
     return _guard(body)
 

@@ -36,7 +36,7 @@ from nodes.actions import REPORT, propose
 from nodes.guards import budget
 from nodes.guards._verdict import Verdict, guard_event
 from nodes.guards.review_gate import check_review_triggers
-from tools import diffs, instructions, reviewed_state, ruff, snapshot
+from tools import agent_tools, diffs, instructions, reviewed_state, ruff, snapshot
 from tools.git import GitError
 from tools.issues import mask_secrets
 from tools.repo_config import describe as describe_tools
@@ -89,6 +89,23 @@ def _propose(
                         if also
                         else ""
                     ),
+                )
+            )
+    proposed = {a["name"] for a in state.get("pending_actions", [])}
+    if "run_tests" not in proposed and any(f.endswith(".py") for f in state.get("scope", [])):
+        try:
+            tests = agent_tools.test_files(Path(state["repo"]))
+        except GitError:
+            tests = []
+        if tests:  # the tests are the correctness evidence: their run is not the model's call
+            actions.append(
+                propose(
+                    "run_tests",
+                    role=REPORT,
+                    by="report",
+                    reason=f"{len(tests)} test file(s) exist and no specialist proposed "
+                    "running them; running them executes repository code, so it needs "
+                    "approval",
                 )
             )
     if findings:

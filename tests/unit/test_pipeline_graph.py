@@ -151,6 +151,26 @@ def test_clean_change_finishes_without_review(repo: Path) -> None:
     model.assert_complete()
 
 
+def test_tests_no_specialist_proposed_to_run_are_proposed_by_the_report(tmp_path: Path) -> None:
+    # measured on Qwen2.5-Coder-0.5B and 1.5B (eval corr-failing-test): a change breaking
+    # the tests, no finding, no run_tests proposal, the thread ended done with no human
+    tested = two_commit_repo(
+        tmp_path / "tested",
+        {"README.md": "demo\n", "tests/test_app.py": "def test_app() -> None:\n    pass\n"},
+        {"app.py": CODE},
+    )
+    model = ScriptedChatModel(responses=[_plan(["app.py"]), _submit([])])
+    graph = _compile(model)
+    config = {"configurable": {"thread_id": "t-tests"}}
+    graph.invoke({"repo": str(tested)}, config, context=KeelContext())
+    state = graph.get_state(config)
+    [interrupt] = state.interrupts
+    proposed = {a["name"]: a for a in state.values["pending_actions"]}
+    assert proposed["run_tests"]["proposed_by"] == "report"
+    assert proposed["run_tests"]["reason"].startswith("1 test file(s) exist")
+    model.assert_complete()
+
+
 def test_ungrounded_finding_is_dropped_and_noted(repo: Path) -> None:
     bogus = FINDING | {"line": 999}
     model = ScriptedChatModel(responses=[_plan(["app.py"]), _submit([bogus])])
