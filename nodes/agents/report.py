@@ -92,7 +92,9 @@ def _propose(
                 )
             )
     proposed = {a["name"] for a in state.get("pending_actions", [])}
-    if "run_tests" not in proposed and any(f.endswith(".py") for f in state.get("scope", [])):
+    finished = any(step["status"] == "done" for step in state.get("plan", []))
+    python = any(f.endswith(".py") for f in state.get("scope", []))
+    if finished and python and "run_tests" not in proposed:  # not after every agent halted
         try:
             tests = agent_tools.test_files(Path(state["repo"]))
         except GitError:
