@@ -265,7 +265,14 @@ def attach_guards(
         raise ValueError(f"guard names must be unique, got {names}")
     for guard in guards:
         routes = tuple(model_node if r == "model" else END for r in guard.routes)
-        builder.add_node(guard.name, guard_node(guard, agent, model_node), destinations=routes)
+        builder.add_node(
+            guard.name,
+            guard_node(guard, agent, model_node),
+            destinations=routes,
+            # the agent's own state, not the node's annotation: a state whose channels
+            # differ in type from GuardedState's (an older messages channel) stays valid
+            input_schema=builder.state_schema,
+        )
     return AgentGuards(
         agent=agent, tools={t.name: t for t in tools}, submit_tool=submit_tool, guards=tuple(guards)
     )
