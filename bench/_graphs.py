@@ -16,9 +16,9 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command
 
-from graphs.state import GuardedState
-from nodes.guards.attach import attach_guards
-from nodes.guards.policy import GuardPolicy
+from keel.graphs.state import GuardedState
+from keel.nodes.guards.attach import attach_guards
+from keel.nodes.guards.policy import GuardPolicy
 
 from ._model import FakeToolModel, lookup
 

@@ -1,4 +1,4 @@
-"""`python -m evals`: evaluate the review pipeline end to end with LangSmith `evaluate`.
+"""`python -m keel.evals`: evaluate the review pipeline end to end with LangSmith `evaluate`.
 
 Without `LANGSMITH_API_KEY` it runs fully offline (tracing off, a client that makes no
 network calls, `upload_runs=False`), prints a summary table and calibration, and writes

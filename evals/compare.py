@@ -36,7 +36,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from graphs.context import HandoffStyle
+from keel.graphs.context import HandoffStyle
 
 from .experiment import CaseResult, RunConfig, run_experiment
 from .report import write_run
@@ -89,7 +89,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("full", "off"),
     Setting("full", "aggressive"),
 )
-"""The settings `python -m evals --compare` runs, in table order."""
+"""The settings `python -m keel.evals --compare` runs, in table order."""
 
 
 def _compress_events(result: CaseResult) -> int:

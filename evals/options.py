@@ -1,4 +1,4 @@
-"""Command-line options of `python -m evals`: parsing and guard-policy overrides."""
+"""Command-line options of `python -m keel.evals`: parsing and guard-policy overrides."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from graphs.context import HANDOFF_STYLES
-from nodes.guards.policy import GuardPolicy
+from keel.graphs.context import HANDOFF_STYLES
+from keel.nodes.guards.policy import GuardPolicy
 
 __all__ = ["parse_args", "parse_guard_overrides"]
 
@@ -48,7 +48,7 @@ def parse_guard_overrides(pairs: list[str]) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the runner's arguments."""
     parser = argparse.ArgumentParser(
-        prog="python -m evals",
+        prog="python -m keel.evals",
         description="Evaluate Keel's review pipeline end to end with LangSmith evaluate "
         "(uploads with LANGSMITH_API_KEY, fully offline without).",
     )

@@ -1,7 +1,7 @@
 """The evaluation target: one whole review run of a case, end to end.
 
 `run_case(inputs, ...)` builds the case's git repository in a temporary directory,
-compiles `graphs.review.build_review_graph()` with an in-memory checkpointer and store,
+compiles `keel.graphs.review.build_review_graph()` with an in-memory checkpointer and store,
 and runs it on a fresh thread with a `KeelContext`. When the thread stops at an
 interrupt — the review gate, or a guard escalating inside a specialist — it records the
 request and answers every action with **reject** (so the repository's tests never run and
@@ -31,11 +31,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from graphs.context import HandoffStyle, KeelContext
-from graphs.review import build_review_graph
+from keel.graphs.context import HandoffStyle, KeelContext
+from keel.graphs.review import build_review_graph
+from keel.nodes.guards.attach import GUARD_NODES
+from keel.nodes.guards.policy import GuardPolicy
 from keel.toolcalls import SOURCE_KEY
-from nodes.guards.attach import GUARD_NODES
-from nodes.guards.policy import GuardPolicy
 
 from .repo import build_case_repo
 

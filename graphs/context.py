@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, get_type_hin
 
 from langgraph.runtime import Runtime
 
-from nodes.guards.policy import GuardPolicy
-from tools.keel_config import KeelConfig, effective_review
+from keel.nodes.guards.policy import GuardPolicy
+from keel.tools.keel_config import KeelConfig, effective_review
 
 if TYPE_CHECKING:
     from keel.settings import Settings
@@ -157,7 +157,7 @@ class KeelContext:
     def with_repo_config(self, config: Mapping[str, Any] | None) -> KeelContext:
         """This context under a repository's review policy (`PipelineState.repo_config`).
 
-        The repository only tightens it (`tools.keel_config.effective_review`): a lower
+        The repository only tightens it (`keel.tools.keel_config.effective_review`): a lower
         `review_min_severity`, a higher `review_sample_rate`, more sensitive paths. The
         same context comes back when the repository has no configuration.
         """

@@ -9,9 +9,9 @@ uncompiled: `langgraph.json` serves it compiled without a checkpointer, the CLI 
 it with its own checkpointer and store.
 
 The team decides what follows from it: its names are the node names and the plan's enum,
-its areas the categories a submission admits (`graphs.vocabulary.team_areas`) and the
+its areas the categories a submission admits (`keel.graphs.vocabulary.team_areas`) and the
 task's wording. A specialist's tools run without review, so a tool that declares an effect
-(`tools.effect_of`) must declare `read`; a side effect is an action of the registry
+(`keel.tools.effect_of`) must declare `read`; a side effect is an action of the registry
 (`nodes/actions.py`), run after the review gate.
 """
 
@@ -21,16 +21,16 @@ from collections.abc import Sequence
 
 from langgraph.graph import END, START, StateGraph
 
-from graphs.context import KeelContext
-from graphs.state import PipelineInput, PipelineOutput, PipelineState
-from graphs.vocabulary import Effect, team_areas
-from nodes.actions import execute_actions
-from nodes.agents.report import finalize, report, report_markdown
-from nodes.agents.specialist import ModelFactory, SpecialistSpec, build_specialist
-from nodes.agents.supervisor import make_intake, make_supervisor
-from nodes.guards.review_gate import GUARD_NAME as REVIEW_GATE
-from nodes.guards.review_gate import review_gate
-from tools import effect_of
+from keel.graphs.context import KeelContext
+from keel.graphs.state import PipelineInput, PipelineOutput, PipelineState
+from keel.graphs.vocabulary import Effect, team_areas
+from keel.nodes.actions import execute_actions
+from keel.nodes.agents.report import finalize, report, report_markdown
+from keel.nodes.agents.specialist import ModelFactory, SpecialistSpec, build_specialist
+from keel.nodes.agents.supervisor import make_intake, make_supervisor
+from keel.nodes.guards.review_gate import GUARD_NAME as REVIEW_GATE
+from keel.nodes.guards.review_gate import review_gate
+from keel.tools import effect_of
 
 __all__ = ["build_pipeline", "check_team"]
 

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 
-from graphs.context import KeelContext
-from graphs.pipeline import PipelineBuilder, build_pipeline
+from keel.graphs.context import KeelContext
+from keel.graphs.pipeline import PipelineBuilder, build_pipeline
 from keel.models import chat_model
-from nodes.agents.specialist import ModelFactory, SpecialistSpec
-from tools.agent_tools import CORRECTNESS_TOOLS, SECURITY_TOOLS, STYLE_TOOLS
+from keel.nodes.agents.specialist import ModelFactory, SpecialistSpec
+from keel.tools.agent_tools import CORRECTNESS_TOOLS, SECURITY_TOOLS, STYLE_TOOLS
 
 __all__ = ["SPECIALISTS", "build_review_graph", "graph"]
 
@@ -74,11 +74,11 @@ def build_review_graph(
     Args:
         model_for: returns the chat model for `KeelContext.model`.
         context_schema: `KeelContext` or a subclass from
-            `graphs.context.context_schema_with_defaults` (the served graph's).
+            `keel.graphs.context.context_schema_with_defaults` (the served graph's).
         specialists: the team (default `SPECIALISTS`).
 
     Raises:
-        ValueError: the team is refused (`graphs.pipeline.check_team`).
+        ValueError: the team is refused (`keel.graphs.pipeline.check_team`).
     """
     builder = build_pipeline(specialists, model_for)
     builder.context_schema = context_schema

@@ -22,7 +22,7 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from graphs.vocabulary import (
+from keel.graphs.vocabulary import (
     SEVERITY_ORDER,
     Category,
     Decision,
@@ -31,9 +31,9 @@ from graphs.vocabulary import (
     VerdictKind,
     severity_at_least,
 )
-from tools.diffs import ChangedLines
-from tools.reviewed_state import ReviewedState
-from tools.tree import SkipKind
+from keel.tools.diffs import ChangedLines
+from keel.tools.reviewed_state import ReviewedState
+from keel.tools.tree import SkipKind
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -145,7 +145,7 @@ class Finding(TypedDict):
     severity: Severity
     """info / low / medium / high / critical."""
     category: Category
-    """The area of the specialist it belongs to (`graphs.vocabulary.Category`)."""
+    """The area of the specialist it belongs to (`keel.graphs.vocabulary.Category`)."""
     rule: str
     """Rule id of the tool or specialist that raised it (e.g. `B602`)."""
     title: str
@@ -262,7 +262,7 @@ class Handoff(TypedDict):
     open_questions: list[str]
     """What remains uncertain."""
     confidence: float
-    """0–1 confidence in the result, computed by `nodes.agents.confidence` from the
+    """0–1 confidence in the result, computed by `keel.nodes.agents.confidence` from the
     model's claim and the evidence (never the bare claim)."""
     claimed_confidence: NotRequired[float]
     """What the model said of its own result (absent for guard-written handoffs)."""
@@ -637,7 +637,7 @@ class SpecialistInput(TypedDict):
 
 
 class GuardedState(TypedDict):
-    """The keys an agent loop needs for `nodes.guards.attach.attach_guards`.
+    """The keys an agent loop needs for `keel.nodes.guards.attach.attach_guards`.
 
     Extend it (as `SpecialistState` does) to guard any agent loop.
     """

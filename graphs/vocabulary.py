@@ -8,7 +8,7 @@ serializer.
 
 Categories are not listed here: a finding's category is the `area` of a specialist of
 the team (`SpecialistSpec.area`), so the set of categories follows from the team
-(`team_areas`) the way the plan's specialist enum does (`nodes.agents.schemas`). A fourth
+(`team_areas`) the way the plan's specialist enum does (`keel.nodes.agents.schemas`). A fourth
 specialist with a new area brings its category with it.
 """
 
@@ -93,7 +93,7 @@ class Effect(StrEnum):
     """What running a tool or an action may do to the world.
 
     Only `READ` runs without a human's approval: a specialist's tools must all be `READ`
-    (`graphs.pipeline.build_pipeline` refuses another), and an action with any other
+    (`keel.graphs.pipeline.build_pipeline` refuses another), and an action with any other
     effect is a review trigger and runs only once approved (`nodes/actions.py`).
 
     Attributes:

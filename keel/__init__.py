@@ -1,7 +1,10 @@
-"""Keel runtime glue: settings, models, persistence, registry and the `keel` CLI.
+"""Keel: guarded agent pipelines on LangGraph, installed as the one import name `keel`.
 
-No agent logic lives here: agents and guards are in `nodes/`, wiring in `graphs/`,
-tools in `tools/`.
+The modules directly in `keel/` are the application (settings, models, persistence,
+registry, server and the `keel` CLI). The repository's top-level folders are its other
+subpackages, through symlinks in `keel/`: `keel.graphs` (wiring and the core state),
+`keel.nodes` (agents and guards), `keel.tools` and `keel.evals`. The layers and their
+contracts are in docs/architecture.md.
 """
 
 __all__: list[str] = []

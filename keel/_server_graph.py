@@ -1,6 +1,6 @@
 """The review graph as `langgraph.json` serves it: run settings default to the server's.
 
-`graphs.review.graph` uses `KeelContext`'s code defaults; LangGraph builds a served run's
+`keel.graphs.review.graph` uses `KeelContext`'s code defaults; LangGraph builds a served run's
 context as `context_schema(**context)` from the assistant's and the run's context, so
 without this a server started with `KEEL_GUARD_BUDGET_TOKENS=5000` would run with the
 code default. Here the context schema is `context_schema_with_defaults` of the settings
@@ -19,8 +19,8 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from graphs.context import KeelContext, context_schema_with_defaults
-from graphs.review import build_review_graph
+from keel.graphs.context import KeelContext, context_schema_with_defaults
+from keel.graphs.review import build_review_graph
 from keel.settings import Settings
 
 __all__ = ["graph", "served_graph", "settings_changes"]

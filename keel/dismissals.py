@@ -15,10 +15,10 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from graphs.state import BaselineRef
-from nodes import baseline
-from nodes.actions import STALE_APPROVAL
-from tools import git
+from keel.graphs.state import BaselineRef
+from keel.nodes import baseline
+from keel.nodes.actions import STALE_APPROVAL
+from keel.tools import git
 
 __all__ = [
     "DismissUsageError",

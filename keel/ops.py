@@ -20,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from keel.nodes.ledger import LEDGER_NAMESPACE
 from keel.persistence import Persistence
 from keel.registry import ThreadRecord
 from keel.settings import Settings
-from nodes.ledger import LEDGER_NAMESPACE
-from tools import snapshot
-from tools.git import GitError
+from keel.tools import snapshot
+from keel.tools.git import GitError
 
 __all__ = ["Check", "DeadLetter", "dead_letters", "health", "prune"]
 

@@ -16,8 +16,8 @@ from typing import Any, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StateSnapshot
 
-from graphs.context import KeelContext
-from graphs.review import build_review_graph
+from keel.graphs.context import KeelContext
+from keel.graphs.review import build_review_graph
 from keel.persistence import Persistence
 
 __all__ = ["Outcome", "ProgressCallback", "Runner", "new_thread_id"]

@@ -41,9 +41,9 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from graphs.context import DIFF_FILTERS, HANDOFF_STYLES, DiffFilter, HandoffStyle
-from nodes.guards.base import SettingsEnvError, settings_from_env
-from nodes.guards.policy import GuardPolicy
+from keel.graphs.context import DIFF_FILTERS, HANDOFF_STYLES, DiffFilter, HandoffStyle
+from keel.nodes.guards.base import SettingsEnvError, settings_from_env
+from keel.nodes.guards.policy import GuardPolicy
 
 __all__ = ["Settings", "SettingsError"]
 

@@ -1,3 +1,3 @@
-"""Graph nodes: specialist agents (`nodes.agents`), guards (`nodes.guards`), effects."""
+"""Graph nodes: specialist agents (`keel.nodes.agents`), guards (`keel.nodes.guards`), effects."""
 
 __all__: list[str] = []

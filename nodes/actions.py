@@ -13,7 +13,7 @@ trigger (`review_gate.check_review_triggers`), must the repository still match t
 review before it runs — reads the registry's effect, never the state's copy. An action
 that is not `read` runs only after a reviewer approved or edited it.
 
-Each action goes through the idempotency ledger (`nodes.ledger`): intent before the
+Each action goes through the idempotency ledger (`keel.nodes.ledger`): intent before the
 effect, result after, and after a crash in between, a check whether the effect is already
 in place — so a resumed or replayed node does not repeat an effect.
 
@@ -51,22 +51,22 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, Field
 
-from graphs.context import KeelContext, RuntimeNode, current_thread_id
-from graphs.state import ActionResult, PendingAction, PipelineState
-from graphs.vocabulary import Effect
-from nodes.guards._verdict import utc_now
-from nodes.guards.feedback import record_feedback
-from nodes.guards.human_review import (
+from keel.graphs.context import KeelContext, RuntimeNode, current_thread_id
+from keel.graphs.state import ActionResult, PendingAction, PipelineState
+from keel.graphs.vocabulary import Effect
+from keel.nodes.guards._verdict import utc_now
+from keel.nodes.guards.feedback import record_feedback
+from keel.nodes.guards.human_review import (
     GUARD_DECISIONS,
     ActionArgsError,
     resolve_reviewer,
     validate_args,
 )
-from nodes.ledger import Ledger, journal
-from tools import actions as effects
-from tools import diffs, git, pytest_runner, snapshot
-from tools import reviewed_state as rs
-from tools._repo import RepoPathError
+from keel.nodes.ledger import Ledger, journal
+from keel.tools import actions as effects
+from keel.tools import diffs, git, pytest_runner, snapshot
+from keel.tools import reviewed_state as rs
+from keel.tools._repo import RepoPathError
 
 __all__ = [
     "ACTIONS",
@@ -537,7 +537,7 @@ def validate_decision_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]
     """Validate the arguments of anything a reviewer may approve.
 
     That is a registry action or a guard's decision
-    (`nodes.guards.human_review.GUARD_DECISIONS`).
+    (`keel.nodes.guards.human_review.GUARD_DECISIONS`).
 
     Raises:
         ActionArgsError: neither an action nor a guard decision, or arguments that do not fit.

@@ -3,7 +3,7 @@
 A reviewer dismisses findings with their decision at the review gate (`keel approve` /
 `keel reject --dismiss ID,… --reason …`, or ``"dismiss": [{"finding": ID, "reason":
 …}]`` in the resume value). Each is remembered by its line-independent fingerprint
-(`nodes.agents.grounding.stable_fingerprint`: file, rule, category and normalised code),
+(`keel.nodes.agents.grounding.stable_fingerprint`: file, rule, category and normalised code),
 and later reviews of the same repository mark a finding with that fingerprint as
 `suppressed`: reported under *Suppressed*, not a review trigger, a SARIF result with an
 external suppression. Changing the quoted code, renaming the file or a different rule
@@ -36,10 +36,10 @@ from typing import Any
 from langgraph.config import get_store
 from langgraph.store.base import BaseStore
 
-from graphs.state import BaselineRef, Finding, Suppression
-from nodes.agents.grounding import stable_fingerprint
-from nodes.guards._verdict import utc_now
-from tools import git
+from keel.graphs.state import BaselineRef, Finding, Suppression
+from keel.nodes.agents.grounding import stable_fingerprint
+from keel.nodes.guards._verdict import utc_now
+from keel.tools import git
 
 __all__ = [
     "BASELINE_NAMESPACE",

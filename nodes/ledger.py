@@ -29,7 +29,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from nodes.guards._verdict import utc_now
+from keel.nodes.guards._verdict import utc_now
 
 __all__ = ["LEDGER_NAMESPACE", "Ledger", "journal"]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from tools._repo import relative, resolve_in_repo
+from keel.tools._repo import relative, resolve_in_repo
 
 __all__ = ["SKIPPED_DIRS", "python_files"]
 
@@ -42,7 +42,7 @@ def python_files(root: Path, paths: Sequence[str]) -> list[str]:
 
     Directories are walked without following symlinks and without entering
     :data:`SKIPPED_DIRS`; a file is kept when it ends in ``.py`` (named files too).
-    Symlinks met in a walk are skipped (`tools.tree` reviews a link's target under its
+    Symlinks met in a walk are skipped (`keel.tools.tree` reviews a link's target under its
     own path); a path that *names* a place outside the repository is refused.
 
     Args:

@@ -6,8 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from tools._proc import run
-from tools._repo import RepoPathError, resolve_in_repo
+from keel.tools._proc import run
+from keel.tools._repo import RepoPathError, resolve_in_repo
 
 __all__ = ["PatchError", "apply_patch", "patch_applied", "publish_report", "report_published"]
 

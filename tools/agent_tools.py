@@ -17,7 +17,7 @@ model reads, and the `ToolMessage.artifact` is an `AnalyzerRun` — every issue 
 whatever the model makes of it. A failed run has no artifact.
 
 Every analyzer run — the model's and the graph's backfill through `ANALYZERS` — first
-drops the paths `tools.tree` says it must not read (symlinks, submodules, binary and
+drops the paths `keel.tools.tree` says it must not read (symlinks, submodules, binary and
 oversized files, and for the Python analyzers Jinja templates; a directory holding such
 paths is replaced by its other tracked files). The model's JSON lists them under
 ``"skipped"``, each with its reason; they count as scanned for coverage.
@@ -31,15 +31,15 @@ from typing import Any, TypedDict
 from langchain_core.tools import BaseTool, tool
 from langgraph.prebuilt import ToolRuntime
 
-from tools import bandit as _bandit
-from tools import files as _files
-from tools import git as _git
-from tools import ruff as _ruff
-from tools import secrets as _secrets
-from tools import semgrep as _semgrep
-from tools import tree as _tree
-from tools._effects import Effect
-from tools.issues import Issue, mask_secrets
+from keel.tools import bandit as _bandit
+from keel.tools import files as _files
+from keel.tools import git as _git
+from keel.tools import ruff as _ruff
+from keel.tools import secrets as _secrets
+from keel.tools import semgrep as _semgrep
+from keel.tools import tree as _tree
+from keel.tools._effects import Effect
+from keel.tools.issues import Issue, mask_secrets
 
 __all__ = [
     "ALL_TOOLS",
@@ -168,7 +168,7 @@ Analyzer = Callable[[Path, list[str]], list[Issue]]
 
 
 def _skipping(tool: str, run: Analyzer) -> Analyzer:
-    """`run` on the targets `tool` may read (`tools.tree.analyzer_targets`)."""
+    """`run` on the targets `tool` may read (`keel.tools.tree.analyzer_targets`)."""
 
     def skipping(root: Path, paths: list[str]) -> list[Issue]:
         targets, _ = _tree.analyzer_targets(root, paths, tool)
@@ -427,5 +427,5 @@ ANALYZERS: dict[str, Analyzer] = {
     run_semgrep.name: _skipping("semgrep", _semgrep.run_semgrep),
     run_ruff.name: _skipping("ruff", _ruff.run_ruff),
 }
-"""The analyzer tools by name, with the run behind each (skipping what `tools.tree` says
+"""The analyzer tools by name, with the run behind each (skipping what `keel.tools.tree` says
 it must not read): their issues are tool evidence."""

@@ -1,8 +1,8 @@
 """Security findings from bandit, under the repository's own configuration.
 
-The configuration comes from `tools.repo_config.bandit_config`: ``[tool.bandit]`` in
+The configuration comes from `keel.tools.repo_config.bandit_config`: ``[tool.bandit]`` in
 pyproject.toml and the ``exclude``/``skips``/``tests`` of ``.bandit``; bandit itself
-honours ``# nosec``. Keel expands directories into files (`tools._targets`), so a
+honours ``# nosec``. Keel expands directories into files (`keel.tools._targets`), so a
 directory and its files named one by one get the same result.
 """
 
@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graphs.vocabulary import Severity
-from tools._proc import run
-from tools._repo import RepoPathError, relative
-from tools._targets import python_files
-from tools.issues import Issue, make_issue
-from tools.repo_config import Scan, ToolConfig, bandit_config, bandit_default
-from tools.severity_context import path_context
+from keel.graphs.vocabulary import Severity
+from keel.tools._proc import run
+from keel.tools._repo import RepoPathError, relative
+from keel.tools._targets import python_files
+from keel.tools.issues import Issue, make_issue
+from keel.tools.repo_config import Scan, ToolConfig, bandit_config, bandit_default
+from keel.tools.severity_context import path_context
 
 __all__ = ["BanditError", "bandit_scan", "run_bandit"]
 

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import TypedDict
 
-from tools import tree
-from tools._repo import resolve_in_repo
-from tools.git import tracked_entries
+from keel.tools import tree
+from keel.tools._repo import resolve_in_repo
+from keel.tools.git import tracked_entries
 
 __all__ = ["SearchHit", "read_file", "search_code"]
 
@@ -43,7 +43,7 @@ def read_file(
 
     Returns:
         The numbered lines; a one-line explanation for binary files and for files over
-        `tools.tree.MAX_FILE_BYTES` (1 MB, never read); invalid UTF-8 is replaced, not
+        `keel.tools.tree.MAX_FILE_BYTES` (1 MB, never read); invalid UTF-8 is replaced, not
         raised. A symlink inside the repository is read at its target.
 
     Raises:
@@ -107,7 +107,7 @@ def search_code(
     """Find lines containing ``pattern`` in the repository's tracked files.
 
     Only regular files at their own path are searched: symlinks, submodules, files over
-    `tools.tree.MAX_FILE_BYTES` and binary files are passed over (`tools.tree`).
+    `keel.tools.tree.MAX_FILE_BYTES` and binary files are passed over (`keel.tools.tree`).
 
     Args:
         root: Repository root.

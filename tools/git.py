@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools._proc import run
-from tools._repo import resolve_in_repo
+from keel.tools._proc import run
+from keel.tools._repo import resolve_in_repo
 
 __all__ = [
     "EMPTY_TREE",
@@ -283,7 +283,7 @@ def tracked_files(root: Path) -> list[str]:
     """List the paths git tracks (``git ls-files``), repository-relative posix paths.
 
     Every index entry is listed: symlinks and submodules (gitlinks) too, which are not
-    files — `tools.tree` says which of them Keel reads.
+    files — `keel.tools.tree` says which of them Keel reads.
     """
     out = _git(root, "ls-files", "-z")
     return [name for name in out.split("\0") if name]

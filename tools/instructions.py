@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from tools import tree
-from tools._repo import RepoPathError, resolve_in_repo
-from tools.issues import mask_secrets
+from keel.tools import tree
+from keel.tools._repo import RepoPathError, resolve_in_repo
+from keel.tools.issues import mask_secrets
 
 __all__ = ["RULE", "InstructionHit", "find_reviewer_instructions", "scan_text"]
 
@@ -122,7 +122,7 @@ def _matches(window: str, why: str) -> bool:
 
 
 def find_reviewer_instructions(root: Path, files: Sequence[str]) -> list[InstructionHit]:
-    """Scan the files in scope: text, inside `root`, up to `tools.tree.MAX_FILE_BYTES` each.
+    """Scan the files in scope: text, inside `root`, up to `keel.tools.tree.MAX_FILE_BYTES` each.
 
     Never raises on a file: one that leaves the root, is not a regular file, is too large,
     binary or unreadable is passed over (intake's scope already leaves those out); invalid

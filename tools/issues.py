@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TypedDict
 
-from graphs.vocabulary import Category, Severity
-from tools._repo import RepoPathError, resolve_in_repo
+from keel.graphs.vocabulary import Category, Severity
+from keel.tools._repo import RepoPathError, resolve_in_repo
 
 __all__ = [
     "Category",

@@ -57,10 +57,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-from graphs.vocabulary import SEVERITIES, Severity
-from tools import git
-from tools.secrets import secret_rule
-from tools.severity_context import PROVIDER_SECRET_TYPES
+from keel.graphs.vocabulary import SEVERITIES, Severity
+from keel.tools import git
+from keel.tools.secrets import secret_rule
+from keel.tools.severity_context import PROVIDER_SECRET_TYPES
 
 __all__ = [
     "CONFIG_FILES",

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
 
-from tools._proc import run
-from tools._repo import RepoPathError, relative
+from keel.tools._proc import run
+from keel.tools._repo import RepoPathError, relative
 
 __all__ = ["TestFailure", "TestRun", "run_pytest"]
 

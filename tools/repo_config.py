@@ -18,7 +18,7 @@ Contract (the table is in docs/tool-config.md):
   filters (Python files) are not loaded.
 * **Keel's own checks are not configurable by the repository**: Keel's semgrep rule pack
   ignores ``.semgrepignore`` and ``# nosemgrep`` (a waiver comment is reported with the
-  finding), and the reviewer-instructions tripwire (`tools.instructions`) reads no
+  finding), and the reviewer-instructions tripwire (`keel.tools.instructions`) reads no
   configuration at all.
 """
 
@@ -36,9 +36,9 @@ from typing import Any, Final
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with langchain-core; no stubs here
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-from tools._proc import run
-from tools._repo import RepoPathError, resolve_in_repo
-from tools.issues import Issue
+from keel.tools._proc import run
+from keel.tools._repo import RepoPathError, resolve_in_repo
+from keel.tools.issues import Issue
 
 __all__ = [
     "DEFAULT_SELECT",

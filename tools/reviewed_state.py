@@ -40,10 +40,10 @@ from typing import Any, Literal
 
 from typing_extensions import TypedDict
 
-from tools import snapshot
-from tools._proc import run
-from tools.git import EMPTY_TREE, GitError
-from tools.git import command as _git
+from keel.tools import snapshot
+from keel.tools._proc import run
+from keel.tools.git import EMPTY_TREE, GitError
+from keel.tools.git import command as _git
 
 __all__ = [
     "VERSION",

@@ -1,6 +1,6 @@
 """Lint findings and safe autofixes from ruff, under the repository's own configuration.
 
-The configuration comes from `tools.repo_config.ruff_config`: the repository's ruff
+The configuration comes from `keel.tools.repo_config.ruff_config`: the repository's ruff
 file when it has one (its rule selection, ``target-version``, ignores and excludes),
 else Keel's default rules with a ``--target-version`` from ``requires-python``. The
 same configuration lints and proposes fixes, so a suggested fix never applies a rule
@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graphs.vocabulary import Category, Severity
-from tools._proc import run
-from tools._repo import RepoPathError, relative, resolve_in_repo
-from tools.issues import Issue, make_issue
-from tools.repo_config import DEFAULT_SELECT, Scan, ToolConfig, ruff_config
+from keel.graphs.vocabulary import Category, Severity
+from keel.tools._proc import run
+from keel.tools._repo import RepoPathError, relative, resolve_in_repo
+from keel.tools.issues import Issue, make_issue
+from keel.tools.repo_config import DEFAULT_SELECT, Scan, ToolConfig, ruff_config
 
 __all__ = ["DEFAULT_SELECT", "RuffError", "ruff_fix_diff", "ruff_scan", "run_ruff"]
 
@@ -147,7 +147,7 @@ def ruff_fix_diff(root: Path, paths: Sequence[str]) -> str:
     never included, even when the repository enables them.
 
     The diff uses ``a/`` and ``b/`` prefixes, so ``git apply`` (and
-    :func:`tools.actions.apply_patch`) applies it from the repository root.
+    :func:`keel.tools.actions.apply_patch`) applies it from the repository root.
 
     Args:
         root: Repository root.

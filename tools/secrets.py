@@ -1,7 +1,7 @@
 """Hard-coded secrets, found with detect-secrets; the secret itself is never returned.
 
-What is reported follows the repository's ``.secrets.baseline`` (`tools.repo_config`)
-and Keel's severity table (`tools.severity_context`, docs/severity.md): known secrets are
+What is reported follows the repository's ``.secrets.baseline`` (`keel.tools.repo_config`)
+and Keel's severity table (`keel.tools.severity_context`, docs/severity.md): known secrets are
 not reported as new, hash pins are not secrets, and secret-like strings in tests, docs
 and examples are lowered with the reason stated, unless they are a provider-issued
 credential format.
@@ -19,11 +19,11 @@ from typing import Any, Literal
 from detect_secrets.core.secrets_collection import SecretsCollection
 from detect_secrets.settings import transient_settings
 
-from graphs.vocabulary import Severity
-from tools._repo import RepoPathError, relative, resolve_in_repo
-from tools.issues import Issue, make_issue
-from tools.repo_config import SECRET_PLUGINS, Scan, SecretsBaseline, secrets_config
-from tools.severity_context import PROVIDER_SECRET_TYPES, annotate, secret_adjustment
+from keel.graphs.vocabulary import Severity
+from keel.tools._repo import RepoPathError, relative, resolve_in_repo
+from keel.tools.issues import Issue, make_issue
+from keel.tools.repo_config import SECRET_PLUGINS, Scan, SecretsBaseline, secrets_config
+from keel.tools.severity_context import PROVIDER_SECRET_TYPES, annotate, secret_adjustment
 
 __all__ = ["scan_secrets", "secret_rule", "secrets_scan"]
 

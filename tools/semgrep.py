@@ -4,7 +4,7 @@ Keel's rule pack (:data:`RULE_PACK`) runs on every Python file in scope whatever
 repository says: its files are named one by one (so ``.semgrepignore`` and semgrep's
 default ignores do not apply) and ``# nosemgrep`` is disabled; a finding on a line that
 carries such a comment says so in its message, for the human to judge. A repository's
-own rules (`tools.repo_config.semgrep_config`) run in a second pass with
+own rules (`keel.tools.repo_config.semgrep_config`) run in a second pass with
 ``.semgrepignore`` and ``# nosemgrep`` honoured; their rule ids start with ``repo.``.
 """
 
@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from graphs.vocabulary import Category, Severity
-from tools._proc import ToolMissingError, run
-from tools._repo import RepoPathError, relative, resolve_in_repo
-from tools._targets import python_files
-from tools.issues import Issue, make_issue
-from tools.repo_config import Scan, semgrep_config
+from keel.graphs.vocabulary import Category, Severity
+from keel.tools._proc import ToolMissingError, run
+from keel.tools._repo import RepoPathError, relative, resolve_in_repo
+from keel.tools._targets import python_files
+from keel.tools.issues import Issue, make_issue
+from keel.tools.repo_config import Scan, semgrep_config
 
 __all__ = [
     "REPO_RULE_PREFIX",

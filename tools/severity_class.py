@@ -24,8 +24,8 @@ from typing import Final
 
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with langchain-core; no stubs here
 
-from graphs.vocabulary import SEVERITIES, Severity
-from tools.issues import Issue
+from keel.graphs.vocabulary import SEVERITIES, Severity
+from keel.tools.issues import Issue
 
 __all__ = ["CVE_CLASSES", "REACHING_SOURCES", "RuleClass", "class_severity", "pack_classes"]
 
@@ -48,7 +48,7 @@ REACHING_SOURCES: Final = frozenset({"parameter", "route-parameter", "request"})
 """Sources (a rule's `metadata.sources`) through which a caller reaches the flaw."""
 
 _PACK: Final = Path(__file__).resolve().parent / "rules" / "keel-python.yml"
-"""Keel's rule pack (`tools.semgrep.RULE_PACK`)."""
+"""Keel's rule pack (`keel.tools.semgrep.RULE_PACK`)."""
 
 _ORDER: Final[tuple[Severity, ...]] = SEVERITIES
 _LEVELS: Final[dict[str, Severity]] = {"ERROR": "high", "WARNING": "medium", "INFO": "low"}

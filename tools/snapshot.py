@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from tools.git import GitError, head_sha
-from tools.git import command as _git
+from keel.tools.git import GitError, head_sha
+from keel.tools.git import command as _git
 
 __all__ = ["SNAPSHOTS", "needs_snapshot", "remove", "snapshot_path", "take"]
 

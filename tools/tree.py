@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final, Literal
 
-from tools import git
+from keel.tools import git
 
 __all__ = [
     "BINARY_SNIFF_BYTES",

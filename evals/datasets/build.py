@@ -1,4 +1,4 @@
-"""Regenerate the JSONL datasets: `python -m evals.datasets.build`.
+"""Regenerate the JSONL datasets: `python -m keel.evals.datasets.build`.
 
 The JSONL files are the versioned artifacts; this script is how they were made. It
 fails if two cases share an id or a marker names an unknown kind.

@@ -3,7 +3,7 @@
 The set (`evals/datasets/realworld.jsonl`) holds references only — repository, fix
 commit, parent, file, flawed lines, kind and severity — never the projects' code. A
 case is rebuilt from a local mirror: the fixed file as the base commit, the vulnerable
-file as the change under review. `python -m evals.realworld` reviews each change with
+file as the change under review. `python -m keel.evals.realworld` reviews each change with
 Keel and runs each analyzer alone on the same file, and writes the report to
 `docs/evals-realworld.md`. It needs the mirrors, so it runs in a developer session,
 not in CI.

@@ -1,7 +1,7 @@
-"""`python -m evals.realworld`: Keel and the analyzers alone on real vulnerability fixes.
+"""`python -m keel.evals.realworld`: Keel and the analyzers alone on real vulnerability fixes.
 
 Runs in a developer session, not in CI: every case is rebuilt from a local mirror of a
-public repository (see `evals.realworld.mirror`), which CI cannot reach. `--list-sources`
+public repository (see `keel.evals.realworld.mirror`), which CI cannot reach. `--list-sources`
 prints the `fetch` sources of the mirrors the set needs.
 
 Writes the run's records to `evals/results/realworld-<model>-<stamp>.json` (git-ignored)
@@ -33,7 +33,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m evals.realworld",
+        prog="python -m keel.evals.realworld",
         description="Recall on real vulnerability fixes: Keel's review vs the analyzers alone.",
     )
     p.add_argument("cases", nargs="*", help="case ids or categories to run (default: all)")
@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         records = {**header, "runs": [r.to_json() for r in runs]}
         out.write_text(json.dumps(records, indent=2), encoding="utf-8")
         print(f"records: {out}")
-    command = "python -m evals.realworld" + (f" --model {model}" if review else " --baselines-only")
+    command = "python -m keel.evals.realworld" + (
+        f" --model {model}" if review else " --baselines-only"
+    )
     block = render_results(runs, model=model, review=review, stamp=stamp, command=command)
     print()
     print(block)

@@ -3,7 +3,7 @@
 Each line of `evals/datasets/realworld.jsonl` names a repository, a fix commit and its
 parent, the file, the flawed lines *in the parent* (the vulnerable version), the kind of
 flaw, its severity and its advisories. The code itself is read from a local mirror when
-the case is run (`evals.realworld.mirror`).
+the case is run (`keel.evals.realworld.mirror`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class RealCase:
     lines: tuple[tuple[int, int], ...]
     """Flawed line spans (first, last; 1-based, inclusive) in the parent's version."""
     category: str
-    """The kind of flaw, one of `evals.realworld.kinds.KINDS`."""
+    """The kind of flaw, one of `keel.evals.realworld.kinds.KINDS`."""
     severity: str
     """How bad the flaw is: low, medium, high or critical."""
     advisories: tuple[str, ...] = ()

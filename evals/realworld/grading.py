@@ -2,7 +2,7 @@
 
 A case is **found** when some *security* finding in the case's file overlaps one of the
 flawed spans, widened by `SLACK` lines on each side, and its kind
-(`evals.realworld.kinds.finding_kind`) is the case's category. **On the lines** is the
+(`keel.evals.realworld.kinds.finding_kind`) is the case's category. **On the lines** is the
 kind-blind version of the same test, to show how much of a tool's hit rate is the right
 flaw. Noise is counted over the whole run: every finding, and those at high or above.
 """

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tools.severity_class import pack_classes
+from keel.tools.severity_class import pack_classes
 
 __all__ = ["KINDS", "finding_kind"]
 

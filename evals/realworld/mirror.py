@@ -19,7 +19,7 @@ import subprocess  # nosec B404 - fixed git commands with list arguments
 from pathlib import Path
 from typing import Any, Final
 
-from evals.repo import build_case_repo
+from keel.evals.repo import build_case_repo
 
 from .cases import RealCase
 
@@ -88,7 +88,7 @@ def read_blob(git_dir: Path, commit: str, path: str) -> bytes:
 
 
 def case_inputs(case: RealCase, root: Path = DEFAULT_MIRRORS) -> dict[str, Any]:
-    """The `evals.target.run_case` inputs of a case: fixed file, then the vulnerable one.
+    """The `keel.evals.target.run_case` inputs of a case: fixed file, then the vulnerable one.
 
     Raises:
         MirrorMissingError: If the mirror, the commits or the file are missing.

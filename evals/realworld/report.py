@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from tools.severity_class import CVE_CLASSES, pack_classes
+from keel.tools.severity_class import CVE_CLASSES, pack_classes
 
 from .grading import SLACK, Grade
 from .kinds import KINDS

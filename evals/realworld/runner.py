@@ -1,7 +1,7 @@
 """Run the real-world cases: Keel's whole review, and each analyzer alone on the same file.
 
 For every case the repository is rebuilt from its mirror in a temporary directory. Keel
-reviews the change with `evals.target.run_case` (in-memory checkpointer; every review
+reviews the change with `keel.evals.target.run_case` (in-memory checkpointer; every review
 request answered *reject*, so nothing in the repository is run or written). The baselines
 run one analyzer on the vulnerable file of the same repository: bandit with its defaults,
 and semgrep with Keel's rule pack alone.
@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.evaluators import human_asked
-from evals.target import run_case
-from tools.bandit import run_bandit
-from tools.semgrep import run_semgrep
+from keel.evals.evaluators import human_asked
+from keel.evals.target import run_case
+from keel.tools.bandit import run_bandit
+from keel.tools.semgrep import run_semgrep
 
 from .cases import RealCase
 from .grading import Grade, grade

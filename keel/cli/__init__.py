@@ -49,7 +49,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from graphs.context import KeelContext
 from keel.cli import _decisions, _runs, _views
 from keel.cli._common import (
     EXIT_BUSY,
@@ -66,6 +65,7 @@ from keel.cli._common import (
 )
 from keel.cli._parser import build_parser
 from keel.console import Terminal
+from keel.graphs.context import KeelContext
 from keel.locks import ThreadBusyError
 from keel.persistence import DatabaseUnavailableError, describe_url, open_persistence
 from keel.runner import Runner

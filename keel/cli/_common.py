@@ -6,8 +6,8 @@ import argparse
 from dataclasses import dataclass, replace
 from typing import Any
 
-from graphs.context import KeelContext
 from keel.console import Terminal
+from keel.graphs.context import KeelContext
 from keel.registry import ThreadRecord
 from keel.runner import Runner
 from keel.settings import Settings, SettingsError

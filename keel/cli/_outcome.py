@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from graphs.context import KeelContext
-from graphs.state import severity_at_least
 from keel.cli._common import (
     EXIT_AWAITING,
     EXIT_DONE,
@@ -18,10 +16,12 @@ from keel.cli._common import (
     EXIT_STALE,
 )
 from keel.console import Terminal
+from keel.graphs.context import KeelContext
+from keel.graphs.state import severity_at_least
+from keel.nodes.actions import STALE_APPROVAL
 from keel.outputs import render_report
 from keel.runner import Outcome, Runner
 from keel.settings import Settings
-from nodes.actions import STALE_APPROVAL
 
 
 def conclude(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from graphs.context import DIFF_FILTERS
-from graphs.state import SEVERITY_ORDER
 from keel.cli._common import EXIT_CODES, FORMATS
+from keel.graphs.context import DIFF_FILTERS
+from keel.graphs.state import SEVERITY_ORDER
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,8 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from graphs.context import KeelContext
-from graphs.review import SPECIALISTS
 from keel.cli._common import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -20,12 +18,14 @@ from keel.cli._common import (
 )
 from keel.cli._outcome import conclude
 from keel.console import Terminal
+from keel.graphs.context import KeelContext
+from keel.graphs.review import SPECIALISTS
 from keel.models import ModelError, chat_model
+from keel.nodes.actions import STALE_APPROVAL
+from keel.nodes.agents.intake import config_team
 from keel.runner import INPUT_KEY, Runner, new_thread_id
 from keel.settings import Settings
-from nodes.actions import STALE_APPROVAL
-from nodes.agents.intake import config_team
-from tools import git, keel_config, reviewed_state
+from keel.tools import git, keel_config, reviewed_state
 
 Prepared = tuple[dict[str, Any], KeelContext]
 """A run's graph input and settings, checked before any thread or database is touched."""
@@ -88,7 +88,7 @@ def since_last(runner: Runner, graph_input: dict[str, Any], terminal: Terminal) 
 def check_repo_config(graph_input: dict[str, Any]) -> None:
     """A malformed Keel configuration in the repository is a usage error (exit 2).
 
-    The same reading intake does (`tools.keel_config.load_for_task`), before any thread.
+    The same reading intake does (`keel.tools.keel_config.load_for_task`), before any thread.
     """
     base, _, head = str(graph_input.get("rev_range") or "").partition("..")
     try:

@@ -21,9 +21,9 @@ from keel.cli._common import (
     ThreadCall,
 )
 from keel.cli._outcome import emit_report, fail_on, write_output
+from keel.nodes.guards.feedback import iter_feedback
 from keel.runner import Outcome
-from nodes.guards.feedback import iter_feedback
-from tools import git
+from keel.tools import git
 
 
 def threads(call: Call) -> int:

@@ -18,7 +18,7 @@ default review threshold 0.5), as does one that reported a problem Keel could no
 (the problem may be real, but the report cannot carry it: a human reads the dropped
 finding in the handoff's open questions), and one with no tool corroboration at all at most
 `UNCORROBORATED_CAP`, so a bare 1.0 means nothing. The constants are documented in
-docs/guards.md ("Computed confidence"); `python -m evals` reports the calibration (ECE)
+docs/guards.md ("Computed confidence"); `python -m keel.evals` reports the calibration (ECE)
 of the value per model.
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from graphs.state import GuardEvent, ToolEvidence
+from keel.graphs.state import GuardEvent, ToolEvidence
 
 __all__ = [
     "CONTRADICTED_CAP",

@@ -1,7 +1,7 @@
 """A review reports the change: each finding's place in the reviewed diff, and the filter.
 
 Intake maps what the reviewed diff changed (`PipelineState.diff_lines`, from
-`tools.diffs.changed_lines`); `report` gives every finding and every piece of tool
+`keel.tools.diffs.changed_lines`); `report` gives every finding and every piece of tool
 evidence its class (`DiffClass`):
 
 | class | the finding's lines `line..end_line` |
@@ -35,11 +35,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from graphs.context import DiffFilter
-from graphs.state import DiffClass, Finding, ToolEvidence
-from tools._repo import RepoPathError, resolve_in_repo
-from tools.diffs import ChangedLines
-from tools.tree import MAX_FILE_BYTES
+from keel.graphs.context import DiffFilter
+from keel.graphs.state import DiffClass, Finding, ToolEvidence
+from keel.tools._repo import RepoPathError, resolve_in_repo
+from keel.tools.diffs import ChangedLines
+from keel.tools.tree import MAX_FILE_BYTES
 
 __all__ = [
     "DIFF_CLASSES",

@@ -35,9 +35,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from graphs.state import SEVERITY_ORDER, Finding, FindingStatus, Severity, ToolEvidence
-from tools.agent_tools import ANALYZERS, AnalyzerRun
-from tools.issues import Issue, mask_secrets
+from keel.graphs.state import SEVERITY_ORDER, Finding, FindingStatus, Severity, ToolEvidence
+from keel.tools.agent_tools import ANALYZERS, AnalyzerRun
+from keel.tools.issues import Issue, mask_secrets
 
 from .grounding import fingerprint
 from .schemas import Dismissal

@@ -3,7 +3,7 @@
 A finding must cite a file inside the repository and lines that exist; its evidence is
 re-quoted from the file itself (secrets masked), so a model cannot put words in the
 repository's mouth. Findings that fail are returned separately as ungrounded — among them
-findings on what `tools.tree` keeps out of every review: a directory, a special file, a
+findings on what `keel.tools.tree` keeps out of every review: a directory, a special file, a
 binary file or one over its 1 MB cap (never read). A symlink inside the repository is
 grounded at its target's path; invalid UTF-8 is quoted with replacement characters.
 """
@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from graphs.state import Finding
-from tools import tree
-from tools._repo import RepoPathError, resolve_in_repo
-from tools.issues import mask_secrets
+from keel.graphs.state import Finding
+from keel.tools import tree
+from keel.tools._repo import RepoPathError, resolve_in_repo
+from keel.tools.issues import mask_secrets
 
 from .schemas import ReportedFinding
 

@@ -2,7 +2,7 @@
 
 `intake` writes the task once (never rewritten) and the scope: the changed files of a
 revision range or the staged change, or every tracked file for an audit — less what
-`tools.tree` skips (submodules, symlinks, binary and oversized files) and what the
+`keel.tools.tree` skips (submodules, symlinks, binary and oversized files) and what the
 repository's Keel configuration excludes, each skip recorded with its reason in
 `skipped`. The graph's node is `intake` (`make_intake`).
 """
@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from graphs.context import current_thread_id
-from graphs.state import Observation, PipelineState, SkippedPath, Task
-from graphs.vocabulary import areas_phrase, team_areas
-from nodes import baseline
-from nodes.guards._verdict import utc_now
-from tools import diffs, git, keel_config, snapshot, tree
+from keel.graphs.context import current_thread_id
+from keel.graphs.state import Observation, PipelineState, SkippedPath, Task
+from keel.graphs.vocabulary import areas_phrase, team_areas
+from keel.nodes import baseline
+from keel.nodes.guards._verdict import utc_now
+from keel.tools import diffs, git, keel_config, snapshot, tree
 
 from .specialist import SpecialistSpec
 
@@ -100,7 +100,7 @@ def _repo_config(
 ) -> tuple[list[str], list[tree.Skip], keel_config.KeelConfig]:
     """The repository's Keel configuration, and the scope less what it excludes.
 
-    Read as `tools.keel_config.load_for_task` says (a range's base, HEAD for a staged
+    Read as `keel.tools.keel_config.load_for_task` says (a range's base, HEAD for a staged
     review, the work tree for an audit). An excluded path leaves the scope as an
     `excluded` skip with the glob that excluded it.
 
@@ -146,7 +146,7 @@ def intake(
 ) -> dict[str, Any]:
     """Resolve the repository and revision range; fix the task and the scope.
 
-    The listed paths (changed or tracked) pass through `tools.tree.partition` on the
+    The listed paths (changed or tracked) pass through `keel.tools.tree.partition` on the
     content the analyzers will read: submodules, symlinks, binary, oversized and
     unreadable paths leave the scope; templates stay in it for the non-Python readers.
     Each skip is recorded in `skipped` with its reason. A review also maps the lines its

@@ -36,8 +36,8 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from pydantic import ValidationError
 
-from graphs.state import GuardEvent, PlanStep
-from nodes.guards._verdict import Verdict, guard_event
+from keel.graphs.state import GuardEvent, PlanStep
+from keel.nodes.guards._verdict import Verdict, guard_event
 
 from .schemas import Assignment, Plan
 from .specialist import SpecialistSpec

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from graphs.context import DiffFilter
-from graphs.state import Finding, FindingStatus, Report, ToolEvidence
-from graphs.vocabulary import SEVERITIES, SEVERITY_ORDER
+from keel.graphs.context import DiffFilter
+from keel.graphs.state import Finding, FindingStatus, Report, ToolEvidence
+from keel.graphs.vocabulary import SEVERITIES, SEVERITY_ORDER
 
 from . import repo_rules
 from .diff_filter import DIFF_CLASSES, diff_counts, shown, shows
@@ -165,7 +165,7 @@ def render_report(
 
 
 def _tool_config(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Which configuration each analyzer used (`tools.repo_config.describe`).
+    """Which configuration each analyzer used (`keel.tools.repo_config.describe`).
 
     The report node puts it in the state it renders; a later render (finalize) keeps the
     one of the report before it.

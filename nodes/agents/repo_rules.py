@@ -1,9 +1,9 @@
 """What the repository's Keel configuration and its remembered dismissals do to a report.
 
 `report` calls `apply` once, before it checks the review triggers: severity overrides
-(`tools.keel_config.KeelConfig.override`, with Keel's own limits) change a finding's or a
+(`keel.tools.keel_config.KeelConfig.override`, with Keel's own limits) change a finding's or a
 tool issue's severity and say so in its title or message; then the repository's
-baseline (`nodes.baseline.suppress`) marks the findings a reviewer dismissed before.
+baseline (`keel.nodes.baseline.suppress`) marks the findings a reviewer dismissed before.
 `render.py` shows the result with `config_lines`, `suppressed_lines` and
 `dismissed_lines`.
 """
@@ -15,10 +15,10 @@ from typing import Any, cast
 
 from langgraph.store.base import BaseStore
 
-from graphs.context import KeelContext
-from graphs.state import BaselineRef, Finding, ToolEvidence
-from nodes import baseline
-from tools.keel_config import KeelConfig, effective_review
+from keel.graphs.context import KeelContext
+from keel.graphs.state import BaselineRef, Finding, ToolEvidence
+from keel.nodes import baseline
+from keel.tools.keel_config import KeelConfig, effective_review
 
 __all__ = [
     "apply",

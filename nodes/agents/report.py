@@ -19,8 +19,8 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from graphs.context import KeelContext, current_thread_id
-from graphs.state import (
+from keel.graphs.context import KeelContext, current_thread_id
+from keel.graphs.state import (
     Finding,
     GuardEvent,
     Observation,
@@ -31,16 +31,16 @@ from graphs.state import (
     merge_by_id,
 )
 from keel.models import model_label
-from nodes import baseline
-from nodes.actions import REPORT, propose
-from nodes.guards import budget
-from nodes.guards._verdict import Verdict, guard_event
-from nodes.guards.review_gate import check_review_triggers
-from tools import agent_tools, diffs, instructions, reviewed_state, ruff, snapshot
-from tools.git import GitError
-from tools.issues import mask_secrets
-from tools.repo_config import describe as describe_tools
-from tools.reviewed_state import ReviewedState
+from keel.nodes import baseline
+from keel.nodes.actions import REPORT, propose
+from keel.nodes.guards import budget
+from keel.nodes.guards._verdict import Verdict, guard_event
+from keel.nodes.guards.review_gate import check_review_triggers
+from keel.tools import agent_tools, diffs, instructions, reviewed_state, ruff, snapshot
+from keel.tools.git import GitError
+from keel.tools.issues import mask_secrets
+from keel.tools.repo_config import describe as describe_tools
+from keel.tools.reviewed_state import ReviewedState
 
 from . import repo_rules
 from .diff_filter import Classifier, active_filter, shown

@@ -2,8 +2,8 @@
 
 What follows from the team is derived from it, never listed here: the plan's specialist
 enum (`plan_schema`, from the specialists' names) and the submission's category enum
-(`submission_schema`, from their areas, `graphs.vocabulary.team_areas`). The actions a
-specialist may propose are the action registry's (`nodes.actions.proposable_by`).
+(`submission_schema`, from their areas, `keel.graphs.vocabulary.team_areas`). The actions a
+specialist may propose are the action registry's (`keel.nodes.actions.proposable_by`).
 The base models (`ReportedFinding`, `FindingsSubmission`, `SUBMIT_TOOL`) admit any
 category: they are what a specialist outside a team is given.
 """
@@ -16,8 +16,8 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, create_model
 
-from graphs.vocabulary import Category, Severity
-from nodes.actions import SPECIALIST, proposable_by
+from keel.graphs.vocabulary import Category, Severity
+from keel.nodes.actions import SPECIALIST, proposable_by
 
 __all__ = [
     "SUBMIT_TOOL",

@@ -47,8 +47,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from graphs.context import HandoffStyle, KeelContext
-from graphs.state import (
+from keel.graphs.context import HandoffStyle, KeelContext
+from keel.graphs.state import (
     Finding,
     Handoff,
     PlanStep,
@@ -59,11 +59,11 @@ from graphs.state import (
     Usage,
     merge_by_id,
 )
-from nodes.actions import SPECIALIST, propose
-from nodes.guards import validate
-from nodes.guards._verdict import guard_event
-from nodes.guards.attach import DEFAULT_GUARDS, attach_guards, names_in
-from tools.agent_tools import ANALYZERS
+from keel.nodes.actions import SPECIALIST, propose
+from keel.nodes.guards import validate
+from keel.nodes.guards._verdict import guard_event
+from keel.nodes.guards.attach import DEFAULT_GUARDS, attach_guards, names_in
+from keel.tools.agent_tools import ANALYZERS
 
 from . import evidence as tool_evidence
 from .confidence import computed_confidence
@@ -95,7 +95,10 @@ class SpecialistSpec:
     name: str
     """Node name in the pipeline (and the specialist's identity)."""
     area: str
-    """Category of findings it owns; the team's areas are its categories (`graphs.vocabulary`)."""
+    """Category of findings it owns; the team's areas are its categories.
+
+    See `keel.graphs.vocabulary`.
+    """
     description: str
     """One paragraph for its system prompt and the supervisor's brief."""
     handles: tuple[str, ...]

@@ -7,7 +7,7 @@ on the blackboard through the state's reducers. With nothing in scope, or no ste
 it goes straight to the report.
 
 `make_intake` is importable from here for the graph's wiring; its home is
-`nodes.agents.intake`.
+`keel.nodes.agents.intake`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any, cast
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from graphs.context import KeelContext, RuntimeNode
-from graphs.state import PipelineState, SpecialistInput, add_usage
-from nodes.guards._verdict import utc_now
-from tools import keel_config
+from keel.graphs.context import KeelContext, RuntimeNode
+from keel.graphs.state import PipelineState, SpecialistInput, add_usage
+from keel.nodes.guards._verdict import utc_now
+from keel.tools import keel_config
 
 from .intake import make_intake
 from .plan_check import check_plan

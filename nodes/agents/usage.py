@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from graphs.state import Usage
+from keel.graphs.state import Usage
 from keel.models import cost_usd
 
 __all__ = ["usage_of"]

@@ -55,8 +55,8 @@ def ask_human(
     """
     # Imported here: the review gate reads the run context, whose `GuardPolicy` is built
     # from the guards' settings (a module-level import would be circular).
-    from nodes.guards.feedback import record_feedback
-    from nodes.guards.review_gate import (
+    from keel.nodes.guards.feedback import record_feedback
+    from keel.nodes.guards.review_gate import (
         ALLOWED_DECISIONS,
         parse_review_response,
         resolve_reviewer,

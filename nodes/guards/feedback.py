@@ -15,7 +15,7 @@ from typing import Any
 from langgraph.config import get_store
 from langgraph.store.base import BaseStore
 
-from graphs.context import current_thread_id
+from keel.graphs.context import current_thread_id
 
 from ._verdict import utc_now
 

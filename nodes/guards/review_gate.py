@@ -31,8 +31,8 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from graphs.context import KeelContext, current_thread_id
-from graphs.state import (
+from keel.graphs.context import KeelContext, current_thread_id
+from keel.graphs.state import (
     Finding,
     Handoff,
     PendingAction,
@@ -41,11 +41,17 @@ from graphs.state import (
     ToolEvidence,
     severity_at_least,
 )
-from nodes import baseline
-from nodes.actions import ACTION_ORDER, REVIEW_GATE, needs_review, propose, validate_decision_args
-from nodes.agents.diff_filter import shown
-from nodes.agents.render import merge_findings
-from tools.instructions import RULE
+from keel.nodes import baseline
+from keel.nodes.actions import (
+    ACTION_ORDER,
+    REVIEW_GATE,
+    needs_review,
+    propose,
+    validate_decision_args,
+)
+from keel.nodes.agents.diff_filter import shown
+from keel.nodes.agents.render import merge_findings
+from keel.tools.instructions import RULE
 
 from . import human_review
 from ._verdict import utc_now
@@ -232,7 +238,7 @@ def parse_review_response(
     """Validate a resume value against the gated actions (or a guard's request).
 
     `human_review.parse_review_response`, with arguments checked against the action
-    registry and the guards' decisions (`nodes.actions.validate_decision_args`).
+    registry and the guards' decisions (`keel.nodes.actions.validate_decision_args`).
 
     Returns:
         (normalised decisions — one per action, with `action_id` — and the reviewer).

@@ -19,13 +19,13 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from graphs.context import KeelContext
-from graphs.pipeline import build_pipeline
-from graphs.review import SPECIALISTS
+from keel.graphs.context import KeelContext
+from keel.graphs.pipeline import build_pipeline
+from keel.graphs.review import SPECIALISTS
 from keel.models import chat_model
+from keel.nodes.agents.specialist import build_specialist
 from keel.sample import build_sample_repo
 from keel.settings import Settings
-from nodes.agents.specialist import build_specialist
 from tests.support.offline_responder import offline_responder
 from tests.support.openai_server import OpenAICompatServer, ResponderError, tool_call
 

@@ -19,9 +19,9 @@ import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from graphs.context import KeelContext, context_schema_with_defaults
+from keel.graphs.context import KeelContext, context_schema_with_defaults
+from keel.nodes.guards.policy import GuardPolicy
 from keel.sample import build_sample_repo
-from nodes.guards.policy import GuardPolicy
 from tests.support.devserver import GRAPH, DevServer
 
 ENV = {"KEEL_GUARD_MAX_TOOL_CALLS": "1", "KEEL_PUBLISH_PATH": "docs/ENV_REVIEW.md"}

@@ -1,11 +1,11 @@
 """Eval smoke run: the `smoke`-tagged cases of review_v1, end to end, with CI thresholds.
 
 Runs offline (no LangSmith upload, tracing off) through the same `langsmith.evaluate`
-harness as `python -m evals`; one run per module, about 30 s. The thresholds describe
+harness as `python -m keel.evals`; one run per module, about 30 s. The thresholds describe
 what the pipeline holds today with the offline policy model and the real tools; a drop
 below any of them is a regression.
 
-The comparison mode (`python -m evals --compare`) runs on two cases under four settings
+The comparison mode (`python -m keel.evals --compare`) runs on two cases under four settings
 (packet, summary, full history, full history without compression; about 20 s) and checks
 properties of the trade-off rather than figures: full history costs more prompt tokens,
 the summary fewer, compression fires and saves tokens on a long-horizon case without
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from evals.cases import load_cases, select_cases
-from evals.compare import Setting, compare
-from evals.experiment import CaseResult, RunConfig, run_experiment
-from evals.summary import aggregate
+from keel.evals.cases import load_cases, select_cases
+from keel.evals.compare import Setting, compare
+from keel.evals.experiment import CaseResult, RunConfig, run_experiment
+from keel.evals.summary import aggregate
 
 SECURITY_RECALL_MIN = 0.85
 """Share of expected security findings the smoke cases must surface."""

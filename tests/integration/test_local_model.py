@@ -232,13 +232,13 @@ def test_review_on_smollm2_stays_bounded(llama_server: Path, tmp_path: Path) -> 
 def test_security_specialist_on_smollm2_ends_within_its_steps(
     llama_server: Path, tmp_path: Path
 ) -> None:
-    from graphs.context import KeelContext
-    from graphs.review import SPECIALISTS
+    from keel.graphs.context import KeelContext
+    from keel.graphs.review import SPECIALISTS
     from keel.local_model import stop_shared_servers
     from keel.models import chat_model
+    from keel.nodes.agents.specialist import build_specialist
+    from keel.nodes.guards.policy import GuardPolicy
     from keel.settings import Settings
-    from nodes.agents.specialist import build_specialist
-    from nodes.guards.policy import GuardPolicy
 
     repo = build_sample_repo(tmp_path / "sample")
     settings = Settings.load(
@@ -467,7 +467,7 @@ def test_tool_choice_policy() -> None:
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
     from langchain_core.tools import tool
 
-    from nodes.agents.specialist import _tool_choice
+    from keel.nodes.agents.specialist import _tool_choice
 
     @tool
     def scan_a(paths: list[str]) -> str:

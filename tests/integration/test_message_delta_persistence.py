@@ -27,11 +27,11 @@ from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
 
 from bench._model import FakeToolModel, lookup
-from graphs.state import GuardedState, GuardEvent
+from keel.graphs.state import GuardedState, GuardEvent
+from keel.nodes.guards.attach import GUARD_NODES, attach_guards
+from keel.nodes.guards.policy import GuardPolicy
 from keel.ops import prune
 from keel.persistence import open_persistence
-from nodes.guards.attach import GUARD_NODES, attach_guards
-from nodes.guards.policy import GuardPolicy
 
 
 class LegacyState(GuardedState):

@@ -13,10 +13,10 @@ import pytest
 from langchain_core.messages import AIMessage
 from langgraph.types import Command
 
-from graphs.context import KeelContext
-from graphs.pipeline import build_pipeline
+from keel.graphs.context import KeelContext
+from keel.graphs.pipeline import build_pipeline
+from keel.nodes.agents.specialist import SpecialistSpec
 from keel.persistence import DatabaseUnavailableError, open_persistence, safe_serializer
-from nodes.agents.specialist import SpecialistSpec
 from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel
 

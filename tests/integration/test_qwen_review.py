@@ -33,7 +33,7 @@ import pytest
 
 from keel.local_model import LocalModelError, find_llama_server, resolve_gguf
 from keel.sample import PLANTED, build_sample_repo
-from tools.issues import mask_secrets
+from keel.tools.issues import mask_secrets
 
 pytestmark = pytest.mark.local_model
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graphs.context import KeelContext
+from keel.graphs.context import KeelContext
 from keel.persistence import open_persistence
 from keel.runner import Runner
 from keel.sample import build_sample_repo

@@ -36,7 +36,7 @@ from typing import Any
 from keel.persistence import open_persistence
 from keel.runner import Runner
 from keel.sample import build_sample_repo
-from tools import actions as effects
+from keel.tools import actions as effects
 
 REVIEWER = "crash-driver"
 DECISIONS = {

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from keel.tools.semgrep import find_semgrep
 from tests.e2e.conftest import KeelRunner, git_status
-from tools.semgrep import find_semgrep
 
 pytestmark = pytest.mark.slow
 

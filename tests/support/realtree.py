@@ -44,7 +44,7 @@ EXPECTED_SKIPS: Final = {
     "{{cookiecutter.project_slug}}/{{cookiecutter.module}}.py": "template",
     "app/legacy.py": "encoding",
 }
-"""Every skip `tools.tree.partition` must report, path -> kind."""
+"""Every skip `keel.tools.tree.partition` must report, path -> kind."""
 
 _RUN = '''"""Run a command."""
 

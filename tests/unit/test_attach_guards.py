@@ -20,9 +20,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
 
-from graphs.state import GuardedState
-from nodes.guards.attach import DEFAULT_GUARDS, GUARD_NODES, attach_guards
-from nodes.guards.base import (
+from keel.graphs.state import GuardedState
+from keel.nodes.guards.attach import DEFAULT_GUARDS, GUARD_NODES, attach_guards
+from keel.nodes.guards.base import (
     OK,
     BaseGuard,
     Escalation,
@@ -36,7 +36,7 @@ from nodes.guards.base import (
     setting,
     settings_from_env,
 )
-from nodes.guards.policy import GuardPolicy
+from keel.nodes.guards.policy import GuardPolicy
 from tests.support.scripted import ScriptedChatModel
 
 

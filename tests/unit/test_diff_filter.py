@@ -1,6 +1,6 @@
 """A review reports the change: classes against the diff, the filter, triggers, report, SARIF.
 
-The classes are computed on real diffs of real repositories (`tools.git.unified_diff`),
+The classes are computed on real diffs of real repositories (`keel.tools.git.unified_diff`),
 then checked directly (`Classifier.place`), through the review triggers, the rendered
 report and the SARIF log, with hand-built findings; last, the compiled pipeline with a
 scripted model on a change to a large file.
@@ -19,20 +19,27 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from graphs.context import DIFF_FILTERS, KeelContext
-from graphs.pipeline import build_pipeline
-from graphs.state import Finding, ToolEvidence
+from keel.graphs.context import DIFF_FILTERS, KeelContext
+from keel.graphs.pipeline import build_pipeline
+from keel.graphs.state import Finding, ToolEvidence
+from keel.nodes.agents.diff_filter import (
+    DIFF_CLASSES,
+    SHOWN_BY,
+    Classifier,
+    active_filter,
+    shown,
+    shows,
+)
+from keel.nodes.agents.render import render_report
+from keel.nodes.agents.specialist import SpecialistSpec
+from keel.nodes.guards.review_gate import build_review_request, check_review_triggers
 from keel.sarif import to_sarif
 from keel.settings import Settings, SettingsError
-from nodes.agents.diff_filter import DIFF_CLASSES, SHOWN_BY, Classifier, active_filter, shown, shows
-from nodes.agents.render import render_report
-from nodes.agents.specialist import SpecialistSpec
-from nodes.guards.review_gate import build_review_request, check_review_triggers
+from keel.tools import git
+from keel.tools.diffs import changed_lines
+from keel.tools.instructions import RULE
 from tests.support.gitrepo import commit_files, init_repo
 from tests.support.scripted import ScriptedChatModel
-from tools import git
-from tools.diffs import changed_lines
-from tools.instructions import RULE
 
 # 60 functions of 5 lines each after a 6-line header; the change edits `step_40` only
 HEADER = '"""A large module."""\n\nimport os\nimport subprocess\nimport sys\n\n'

@@ -20,17 +20,17 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from graphs.context import KeelContext
-from graphs.pipeline import build_pipeline, check_team
-from graphs.review import SPECIALISTS, build_review_graph
-from graphs.vocabulary import Effect, team_areas
+from keel.graphs.context import KeelContext
+from keel.graphs.pipeline import build_pipeline, check_team
+from keel.graphs.review import SPECIALISTS, build_review_graph
+from keel.graphs.vocabulary import Effect, team_areas
+from keel.nodes.actions import proposable_by
+from keel.nodes.agents.schemas import submission_schema
+from keel.nodes.agents.specialist import SpecialistSpec
 from keel.offline import OfflinePolicyModel
-from nodes.actions import proposable_by
-from nodes.agents.schemas import submission_schema
-from nodes.agents.specialist import SpecialistSpec
+from keel.tools.agent_tools import read_file
+from keel.tools.issues import make_issue
 from tests.support.gitrepo import two_commit_repo
-from tools.agent_tools import read_file
-from tools.issues import make_issue
 
 UNDOCUMENTED = '''"""Pricing helpers."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from graphs.review import SPECIALISTS, graph
+from keel.graphs.review import SPECIALISTS, graph
 
 SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "review_graph.mmd"
 

@@ -23,10 +23,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from graphs.context import KeelContext
-from graphs.pipeline import build_pipeline
-from nodes.agents.specialist import SpecialistSpec
-from nodes.guards.policy import GuardPolicy
+from keel.graphs.context import KeelContext
+from keel.graphs.pipeline import build_pipeline
+from keel.nodes.agents.specialist import SpecialistSpec
+from keel.nodes.guards.policy import GuardPolicy
 from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel
 

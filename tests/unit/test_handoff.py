@@ -13,16 +13,16 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from graphs.context import HANDOFF_STYLES, KeelContext
-from graphs.pipeline import build_pipeline
-from graphs.state import PlanStep, Task
+from keel.graphs.context import HANDOFF_STYLES, KeelContext
+from keel.graphs.pipeline import build_pipeline
+from keel.graphs.state import PlanStep, Task
+from keel.nodes.agents.prompts import SPECIALIST_SYSTEM_PROMPT, SPECIALIST_TASK_PROMPT
+from keel.nodes.agents.schemas import SUBMIT_TOOL
+from keel.nodes.agents.specialist import SpecialistSpec, handoff_messages
+from keel.nodes.guards.compress import fold
+from keel.nodes.guards.policy import GuardPolicy
 from keel.offline import OfflinePolicyModel, extract_brief, prose_files
 from keel.settings import Settings, SettingsError
-from nodes.agents.prompts import SPECIALIST_SYSTEM_PROMPT, SPECIALIST_TASK_PROMPT
-from nodes.agents.schemas import SUBMIT_TOOL
-from nodes.agents.specialist import SpecialistSpec, handoff_messages
-from nodes.guards.compress import fold
-from nodes.guards.policy import GuardPolicy
 from tests.support.gitrepo import two_commit_repo
 
 SCANNED: list[list[str]] = []

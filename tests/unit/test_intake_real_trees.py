@@ -8,13 +8,13 @@ from typing import Any, cast
 
 import pytest
 
-from graphs.state import PipelineState
-from nodes.agents.intake import intake
-from nodes.agents.render import SKIPPED_SHOWN, render_report
+from keel.graphs.state import PipelineState
+from keel.nodes.agents.intake import intake
+from keel.nodes.agents.render import SKIPPED_SHOWN, render_report
+from keel.tools import snapshot
+from keel.tools.git import GitError
 from tests.support.gitrepo import commit_files, git, init_repo, two_commit_repo
 from tests.support.realtree import EXPECTED_SKIPS, IN_SCOPE, build_real_tree
-from tools import snapshot
-from tools.git import GitError
 
 
 def _intake(repo: Path, **inputs: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 from typing_extensions import TypedDict
 
-from graphs.state import SpecialistState
+from keel.graphs.state import SpecialistState
 from keel.persistence import open_persistence
 
 SUMMARY = "## Summary of earlier turns\n- called run_bandit"

@@ -7,8 +7,8 @@ import json
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
+from keel.nodes.agents.schemas import SUBMIT_TOOL, Plan
 from keel.offline import OfflinePolicyModel, extract_brief
-from nodes.agents.schemas import SUBMIT_TOOL, Plan
 
 
 def _brief(**data: object) -> str:
@@ -127,7 +127,7 @@ def test_extract_brief_skips_tool_messages_and_bad_json() -> None:
 
 
 def test_compressed_notes_count_as_called_tools_and_results() -> None:
-    from nodes.guards.compress import fold
+    from keel.nodes.guards.compress import fold
 
     first = AIMessage("", tool_calls=[{"name": "scan", "args": {"paths": ["a.py"]}, "id": "c1"}])
     issue = {
@@ -178,7 +178,7 @@ def test_forced_submission_still_reports_tool_results() -> None:
 def test_plan_schema_limits_specialists_to_real_names() -> None:
     import pydantic
 
-    from nodes.agents.schemas import plan_schema
+    from keel.nodes.agents.schemas import plan_schema
 
     schema = plan_schema(["security", "style"])
     bad = {"assignments": [{"specialist": "1234567890", "files": [], "instructions": ""}]}

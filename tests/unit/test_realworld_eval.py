@@ -1,6 +1,6 @@
 """The real-world set and its grading, without the mirrors: the dataset, kinds, grades, report.
 
-The runs themselves need local mirrors of public repositories (`python -m evals.realworld`,
+The runs themselves need local mirrors of public repositories (`python -m keel.evals.realworld`,
 a developer-session tool); these tests cover everything around them, offline.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.realworld import (
+from keel.evals.realworld import (
     DATASET,
     KINDS,
     CaseRun,
@@ -22,7 +22,7 @@ from evals.realworld import (
     grade,
     load_cases,
 )
-from evals.realworld.report import render_results, render_severity_table, update_block
+from keel.evals.realworld.report import render_results, render_severity_table, update_block
 
 
 def _case(**overrides: object) -> RealCase:

@@ -10,17 +10,17 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from graphs.context import KeelContext
-from graphs.pipeline import build_pipeline
-from graphs.state import Finding, PipelineState
-from nodes.agents import repo_rules
-from nodes.agents.intake import config_team, intake
-from nodes.agents.plan_check import check_plan
-from nodes.agents.schemas import Assignment, Plan
-from nodes.agents.specialist import SpecialistSpec
+from keel.graphs.context import KeelContext
+from keel.graphs.pipeline import build_pipeline
+from keel.graphs.state import Finding, PipelineState
+from keel.nodes.agents import repo_rules
+from keel.nodes.agents.intake import config_team, intake
+from keel.nodes.agents.plan_check import check_plan
+from keel.nodes.agents.schemas import Assignment, Plan
+from keel.nodes.agents.specialist import SpecialistSpec
+from keel.tools.keel_config import KeelConfig, KeelConfigError, parse_file
 from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel
-from tools.keel_config import KeelConfig, KeelConfigError, parse_file
 
 SEC = SpecialistSpec(name="sec", area="security", description="d", handles=("*",), tools=())
 STY = SpecialistSpec(name="sty", area="style", description="d", handles=("*.py",), tools=())

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from graphs.context import KeelContext
-from nodes.guards.review_gate import (
+from keel.graphs.context import KeelContext
+from keel.nodes.guards.review_gate import (
     ReviewResponseError,
     build_review_request,
     check_review_triggers,

@@ -17,21 +17,21 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from graphs.context import KeelContext
-from graphs.pipeline import build_pipeline
-from graphs.state import PendingAction, PipelineState, ReviewRecord, Task
-from nodes import actions
-from nodes.actions import NOT_RECORDED, STALE_APPROVAL, execute_actions, validate_action_args
-from nodes.agents import report as report_node
-from nodes.agents.report import report_markdown
-from nodes.agents.specialist import SpecialistSpec
+from keel.graphs.context import KeelContext
+from keel.graphs.pipeline import build_pipeline
+from keel.graphs.state import PendingAction, PipelineState, ReviewRecord, Task
+from keel.nodes import actions
+from keel.nodes.actions import NOT_RECORDED, STALE_APPROVAL, execute_actions, validate_action_args
+from keel.nodes.agents import report as report_node
+from keel.nodes.agents.report import report_markdown
+from keel.nodes.agents.specialist import SpecialistSpec
+from keel.tools import reviewed_state as rs
+from keel.tools import snapshot
+from keel.tools.git import resolve_range
+from keel.tools.pytest_runner import TestRun
+from keel.tools.ruff import ruff_fix_diff
 from tests.support.gitrepo import commit_files, git, two_commit_repo
 from tests.support.scripted import ScriptedChatModel
-from tools import reviewed_state as rs
-from tools import snapshot
-from tools.git import resolve_range
-from tools.pytest_runner import TestRun
-from tools.ruff import ruff_fix_diff
 
 CODE = "import json\nimport os\n\n\ndef run(cmd):\n    os.system(cmd)\n"
 ALL = ("apply_autofix", "run_tests", "publish_review")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.guards.step_limit import check_before_model_call
+from keel.nodes.guards.step_limit import check_before_model_call
 
 
 def _usage(model_calls: int, tool_calls: int) -> dict[str, int]:

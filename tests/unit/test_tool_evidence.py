@@ -15,15 +15,15 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from graphs.context import KeelContext
-from graphs.pipeline import build_pipeline
-from graphs.review import SPECIALISTS
-from graphs.state import Finding, ToolEvidence
+from keel.graphs.context import KeelContext
+from keel.graphs.pipeline import build_pipeline
+from keel.graphs.review import SPECIALISTS
+from keel.graphs.state import Finding, ToolEvidence
+from keel.nodes.agents import evidence
+from keel.nodes.agents.confidence import CONTRADICTED_CAP, UNGROUNDED_CAP, computed_confidence
+from keel.nodes.agents.render import merge_findings
+from keel.nodes.agents.schemas import Dismissal
 from keel.sample import PLANTED, build_sample_repo
-from nodes.agents import evidence
-from nodes.agents.confidence import CONTRADICTED_CAP, UNGROUNDED_CAP, computed_confidence
-from nodes.agents.render import merge_findings
-from nodes.agents.schemas import Dismissal
 from tests.support.scripted import ScriptedChatModel
 
 SECURITY = SPECIALISTS[0]

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from langchain_core.messages import ToolMessage
 
-from nodes.guards._verdict import Verdict
-from nodes.guards.base import Turn, guard_node
-from nodes.guards.budget import (
+from keel.nodes.guards._verdict import Verdict
+from keel.nodes.guards.base import Turn, guard_node
+from keel.nodes.guards.budget import (
     BUDGET,
     effective_limits,
     share_limits,
     spend,
 )
-from nodes.guards.policy import GuardPolicy
+from keel.nodes.guards.policy import GuardPolicy
 
 from ._state import AGENT, READ, ai, assert_halt, event, history, step
 

@@ -16,10 +16,10 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
 
-from nodes.guards._verdict import Verdict
-from nodes.guards.base import guard_node
-from nodes.guards.compress import COMPRESS, NOTES_FENCE, check_before_model_call, fold
-from nodes.guards.policy import GuardPolicy
+from keel.nodes.guards._verdict import Verdict
+from keel.nodes.guards.base import guard_node
+from keel.nodes.guards.compress import COMPRESS, NOTES_FENCE, check_before_model_call, fold
+from keel.nodes.guards.policy import GuardPolicy
 
 from ._state import AGENT, ai, opening, turn
 
@@ -316,7 +316,7 @@ def _noise(prefix: str, n: int) -> list[BaseMessage]:
 
 
 def test_default_budget_is_an_eighth_of_the_threshold_unless_set() -> None:
-    from nodes.guards.compress import summary_budget
+    from keel.nodes.guards.compress import summary_budget
 
     assert summary_budget(GuardPolicy(compress_at_tokens=2000)) == 250
     assert summary_budget(GuardPolicy(compress_at_tokens=2000, compress_summary_tokens=90)) == 90
@@ -528,7 +528,7 @@ def test_json_tool_result_stays_json_with_its_issues_and_short_values_whole() ->
 
 
 def test_a_message_cut_again_counts_against_its_original_size() -> None:
-    from nodes.guards.compress import _excerpt  # the cut itself, twice
+    from keel.nodes.guards.compress import _excerpt  # the cut itself, twice
 
     once = _excerpt(_text(50_000, "x"), 2_000, "tool result")
     twice = _excerpt(once, 500, "tool result")

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nodes.guards._verdict import Verdict
-from nodes.guards.base import guard_node
-from nodes.guards.deadline import DEADLINE, check_before_model_call, elapsed_since
-from nodes.guards.policy import GuardPolicy
+from keel.nodes.guards._verdict import Verdict
+from keel.nodes.guards.base import guard_node
+from keel.nodes.guards.deadline import DEADLINE, check_before_model_call, elapsed_since
+from keel.nodes.guards.policy import GuardPolicy
 
 from ._state import AGENT, READ, ai, assert_halt, history, step
 

@@ -7,10 +7,10 @@ from typing import Any, Literal
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from nodes.guards._verdict import Verdict
-from nodes.guards.base import guard_node
-from nodes.guards.loop import LADDER_GUARDS, LOOP, check_after_model_call, normalize_call
-from nodes.guards.policy import GuardPolicy
+from keel.nodes.guards._verdict import Verdict
+from keel.nodes.guards.base import guard_node
+from keel.nodes.guards.loop import LADDER_GUARDS, LOOP, check_after_model_call, normalize_call
+from keel.nodes.guards.policy import GuardPolicy
 
 from ._state import (
     AGENT,

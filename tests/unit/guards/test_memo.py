@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from nodes.guards._memo import ChannelFold, channel_tokens, forget, message_tokens
+from keel.nodes.guards._memo import ChannelFold, channel_tokens, forget, message_tokens
 
 from ._state import history
 

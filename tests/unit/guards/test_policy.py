@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from graphs.context import KeelContext
+from keel.graphs.context import KeelContext
+from keel.nodes.guards.policy import GuardPolicy
 from keel.settings import Settings, SettingsError
-from nodes.guards.policy import GuardPolicy
 
 CUSTOM = GuardPolicy(
     max_agent_steps=5,
@@ -175,8 +175,8 @@ def test_settings_policy_errors_name_the_variable(tmp_path: Path, name: str, raw
 def test_the_policy_is_every_built_in_guards_settings_and_they_do_not_clash() -> None:
     from dataclasses import fields
 
-    from nodes.guards import policy as policy_module
-    from nodes.guards.attach import DEFAULT_GUARDS
+    from keel.nodes.guards import policy as policy_module
+    from keel.nodes.guards.attach import DEFAULT_GUARDS
 
     composed = GuardPolicy()
     for guard in DEFAULT_GUARDS:

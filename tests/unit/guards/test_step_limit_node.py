@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.guards.base import guard_node
-from nodes.guards.step_limit import STEP_LIMIT, check_before_model_call
+from keel.nodes.guards.base import guard_node
+from keel.nodes.guards.step_limit import STEP_LIMIT, check_before_model_call
 
 from ._state import AGENT, READ, ai, assert_halt, history, step
 

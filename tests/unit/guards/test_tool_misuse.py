@@ -8,9 +8,9 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 
-from nodes.guards._verdict import Verdict
-from nodes.guards.base import guard_node
-from nodes.guards.tool_misuse import TOOL_MISUSE, check_after_model_call
+from keel.nodes.guards._verdict import Verdict
+from keel.nodes.guards.base import guard_node
+from keel.nodes.guards.tool_misuse import TOOL_MISUSE, check_after_model_call
 
 from ._state import (
     AGENT,

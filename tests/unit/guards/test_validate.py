@@ -8,10 +8,10 @@ import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from pydantic import BaseModel, Field, ValidationError
 
-from nodes.guards._verdict import Verdict
-from nodes.guards.base import guard_node
-from nodes.guards.policy import GuardPolicy
-from nodes.guards.validate import VALIDATE, check_submission, grounding_event
+from keel.nodes.guards._verdict import Verdict
+from keel.nodes.guards.base import guard_node
+from keel.nodes.guards.policy import GuardPolicy
+from keel.nodes.guards.validate import VALIDATE, check_submission, grounding_event
 
 from ._state import AGENT, OTHER_AGENT, ai, assert_calls_answered, event, history, step
 

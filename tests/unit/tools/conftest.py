@@ -82,7 +82,7 @@ class _ToolState(TypedDict):
 @pytest.fixture(scope="session")
 def call_tool() -> Callable[..., dict[str, Any]]:
     """Call one agent tool the way a graph does (ToolNode, ``repo`` in state); decode its JSON."""
-    from tools.agent_tools import ALL_TOOLS
+    from keel.tools.agent_tools import ALL_TOOLS
 
     builder = StateGraph(_ToolState)
     builder.add_node("tools", ToolNode(ALL_TOOLS))

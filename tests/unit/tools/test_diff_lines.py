@@ -1,12 +1,12 @@
-"""`tools.diffs.changed_lines` on real `git diff` output (`tools.git.unified_diff`)."""
+"""`keel.tools.diffs.changed_lines` on real `git diff` output (`keel.tools.git.unified_diff`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from keel.tools import git as keel_git
+from keel.tools.diffs import changed_lines
 from tests.support.gitrepo import commit_files, git, init_repo
-from tools import git as keel_git
-from tools.diffs import changed_lines
 
 BASE = "".join(f"line {n}\n" for n in range(1, 21))
 

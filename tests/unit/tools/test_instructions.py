@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.instructions import find_reviewer_instructions, scan_text
+from keel.tools.instructions import find_reviewer_instructions, scan_text
 
 
 @pytest.mark.parametrize(

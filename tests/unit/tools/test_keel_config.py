@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gitrepo import commit_files, git, init_repo
-from tools.git import EMPTY_TREE
-from tools.keel_config import (
+from keel.tools.git import EMPTY_TREE
+from keel.tools.keel_config import (
     KeelConfig,
     KeelConfigError,
     Team,
@@ -17,6 +16,7 @@ from tools.keel_config import (
     load_for_task,
     parse_file,
 )
+from tests.support.gitrepo import commit_files, git, init_repo
 
 TEAM = Team(names=("security", "style", "correctness"), always_on=("security",))
 

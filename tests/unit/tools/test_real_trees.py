@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from nodes.agents.grounding import ground_findings
-from nodes.agents.schemas import ReportedFinding
+from keel.nodes.agents.grounding import ground_findings
+from keel.nodes.agents.schemas import ReportedFinding
+from keel.tools import agent_tools, files, instructions, snapshot, tree
+from keel.tools import git as g
+from keel.tools.git import GitError
 from tests.support.gitrepo import commit_files, git, init_repo, two_commit_repo
 from tests.support.realtree import PLANTED_FILE, build_real_tree
-from tools import agent_tools, files, instructions, snapshot, tree
-from tools import git as g
-from tools.git import GitError
 
 ToolCaller = Callable[..., dict[str, Any]]
 

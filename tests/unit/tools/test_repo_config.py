@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tools.bandit import bandit_scan
-from tools.instructions import find_reviewer_instructions
-from tools.repo_config import KEEL_DEFAULT, describe, ruff_config, semgrep_config
-from tools.ruff import ruff_fix_diff, ruff_scan
-from tools.secrets import secrets_scan
-from tools.semgrep import semgrep_scan
+from keel.tools.bandit import bandit_scan
+from keel.tools.instructions import find_reviewer_instructions
+from keel.tools.repo_config import KEEL_DEFAULT, describe, ruff_config, semgrep_config
+from keel.tools.ruff import ruff_fix_diff, ruff_scan
+from keel.tools.secrets import secrets_scan
+from keel.tools.semgrep import semgrep_scan
 
 MakeRepo = Callable[[dict[str, str]], Path]
 
@@ -490,7 +490,7 @@ def test_describe_maps_each_tool_to_its_configuration(make_repo: MakeRepo) -> No
 
 
 def test_the_report_shows_the_map_and_keeps_it_for_the_final_render(make_repo: MakeRepo) -> None:
-    from nodes.agents.render import render_report
+    from keel.nodes.agents.render import render_report
 
     repo = make_repo({"ruff.toml": "[lint\n", "m.py": "x = 1\n"})
     first = render_report({"tool_config": describe(repo)}, thread_id="t", model_label="offline")

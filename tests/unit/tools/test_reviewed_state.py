@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from keel.tools import reviewed_state as rs
+from keel.tools import snapshot
+from keel.tools.git import EMPTY_TREE, head_sha, resolve_range
 from tests.support.gitrepo import commit_files, git, two_commit_repo
-from tools import reviewed_state as rs
-from tools import snapshot
-from tools.git import EMPTY_TREE, head_sha, resolve_range
 
 OLD = "def f(x):\n    return eval(x)\n"
 NEW = "import ast\n\n\ndef f(x):\n    return ast.literal_eval(x)\n"

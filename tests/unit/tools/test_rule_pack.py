@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with langchain-core; no stubs here
 
-from tools import run_semgrep
-from tools.issues import Issue, Severity
-from tools.semgrep import RULE_PACK
-from tools.severity_class import CVE_CLASSES, REACHING_SOURCES, class_severity, pack_classes
+from keel.tools import run_semgrep
+from keel.tools.issues import Issue, Severity
+from keel.tools.semgrep import RULE_PACK
+from keel.tools.severity_class import CVE_CLASSES, REACHING_SOURCES, class_severity, pack_classes
 
 MakeRepo = Callable[[dict[str, str]], Path]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.severity_context import (
+from keel.tools.severity_context import (
     PROVIDER_SECRET_TYPES,
     Adjustment,
     annotate,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from keel.tools import snapshot
+from keel.tools.git import head_sha, resolve_range
 from tests.support.gitrepo import commit_files, git, two_commit_repo
-from tools import snapshot
-from tools.git import head_sha, resolve_range
 
 OLD = "def f(x):\n    return eval(x)\n"
 NEW = "import ast\n\n\ndef f(x):\n    return ast.literal_eval(x)\n"

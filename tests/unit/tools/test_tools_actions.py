@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from keel.sample import PLANTED
-from tools import PatchError, RepoPathError, apply_patch, publish_report, ruff_fix_diff, run_ruff
+from keel.tools import (
+    PatchError,
+    RepoPathError,
+    apply_patch,
+    publish_report,
+    ruff_fix_diff,
+    run_ruff,
+)
 
 
 def test_ruff_fix_diff_applies_with_apply_patch(fresh_sample: Path) -> None:

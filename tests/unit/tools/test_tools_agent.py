@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from keel.sample import PLANTED
-from tools import Effect, effect_of
-from tools import agent_tools as at
+from keel.tools import Effect, effect_of
+from keel.tools import agent_tools as at
 
 ToolCaller = Callable[..., dict[str, Any]]
 

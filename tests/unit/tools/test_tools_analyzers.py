@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from keel.sample import PLANTED
-from tools import (
+from keel.tools import (
     Issue,
     SemgrepMissingError,
     find_semgrep,
@@ -17,7 +17,7 @@ from tools import (
     run_semgrep,
     scan_secrets,
 )
-from tools.issues import Issue as IssueType
+from keel.tools.issues import Issue as IssueType
 
 
 def _at(issues: list[Issue], kind: str) -> list[tuple[str, int]]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import RepoPathError, read_file, search_code
+from keel.tools import RepoPathError, read_file, search_code
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import git as g
-from tools.git import GitError
+from keel.tools import git as g
+from keel.tools.git import GitError
 
 
 def test_repo_root_of_a_subdirectory(make_repo: Callable[[dict[str, str]], Path]) -> None:

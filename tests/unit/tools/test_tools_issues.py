@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import mask_secrets, quote_lines
+from keel.tools import mask_secrets, quote_lines
 
 AWS_KEY = "AKIA" + "Z7Q4M2XK9T3RLP5W"
 B64_KEY = "wJalrXUtnFEMI/K7" + "MDENG/bPxRfiCYzz12"

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from keel.sample import PLANTED
-from tools import run_pytest
+from keel.tools import run_pytest
 
 
 def test_reports_the_failing_test_at_its_line(sample: Path) -> None:

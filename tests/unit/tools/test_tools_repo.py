@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import RepoPathError, relative, resolve_in_repo
+from keel.tools import RepoPathError, relative, resolve_in_repo
 
 
 @pytest.fixture

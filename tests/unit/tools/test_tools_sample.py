@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from keel.sample import PLANTED, SECRETS, build_sample_repo
-from tools import git as g
+from keel.tools import git as g
 
 
 def test_planted_lines_point_at_the_planted_code(sample: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from keel.sample import PLANTED, SECRETS
-from tools import agent_tools as at
-from tools import git as g
-from tools import (
+from keel.tools import agent_tools as at
+from keel.tools import git as g
+from keel.tools import (
     quote_lines,
     read_file,
     run_bandit,

@@ -1,4 +1,4 @@
-"""What of a real tree Keel reads: `tools.tree`'s rules, pure and on real repositories."""
+"""What of a real tree Keel reads: `keel.tools.tree`'s rules, pure and on real repositories."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from keel.tools import git, tree
 from tests.support.realtree import EXPECTED_SKIPS, IN_SCOPE, PLANTED_FILE, build_real_tree
-from tools import git, tree
 
 
 @pytest.fixture
