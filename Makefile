@@ -50,6 +50,7 @@ run: venv tools sample
 ## test: the whole suite, against a throwaway PostgreSQL (or KEEL_TEST_DATABASE_URL)
 test: venv tools
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 ## lint: ruff (lint + format check) and mypy --strict on the packages
