@@ -53,11 +53,12 @@ test: venv tools
 	@scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
-## lint: ruff (lint + format check) and mypy --strict on the packages
+## lint: ruff (lint + format check), mypy --strict, and the layer contracts (lint-imports; docs/architecture.md)
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 ## serve: langgraph dev on http://127.0.0.1:2024 offline (Studio / SDK); CLEAN=1 first clears .langgraph_api/; see docs/serve.md
 serve: venv

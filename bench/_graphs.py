@@ -16,7 +16,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 from keel.nodes.guards.attach import attach_guards
 from keel.nodes.guards.policy import GuardPolicy
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from keel.graphs.context import HandoffStyle
+from keel.nodes.context import HandoffStyle
 
 from .experiment import CaseResult, RunConfig, run_experiment
 from .report import write_run

@@ -19,7 +19,7 @@ from typing import Any
 from langsmith import Client, evaluate, tracing_context
 from langsmith.schemas import Example
 
-from keel.graphs.context import HandoffStyle
+from keel.nodes.context import HandoffStyle
 
 from .evaluators import EVALUATORS
 from .target import run_case

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from keel.graphs.context import HANDOFF_STYLES
+from keel.nodes.context import HANDOFF_STYLES
 from keel.nodes.guards.policy import GuardPolicy
 
 __all__ = ["parse_args", "parse_guard_overrides"]

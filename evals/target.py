@@ -1,7 +1,8 @@
 """The evaluation target: one whole review run of a case, end to end.
 
 `run_case(inputs, ...)` builds the case's git repository in a temporary directory,
-compiles `keel.graphs.review.build_review_graph()` with an in-memory checkpointer and store,
+compiles `keel.graphs.review.build_review_graph` (its models bound to `Settings.load()`)
+with an in-memory checkpointer and store,
 and runs it on a fresh thread with a `KeelContext`. When the thread stops at an
 interrupt — the review gate, or a guard escalating inside a specialist — it records the
 request and answers every action with **reject** (so the repository's tests never run and
@@ -31,10 +32,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from keel.graphs.context import HandoffStyle, KeelContext
 from keel.graphs.review import build_review_graph
+from keel.models import bind_models, model_label
+from keel.nodes.context import HandoffStyle, KeelContext
 from keel.nodes.guards.attach import GUARD_NODES
 from keel.nodes.guards.policy import GuardPolicy
+from keel.settings import Settings
 from keel.toolcalls import SOURCE_KEY
 
 from .repo import build_case_repo
@@ -162,7 +165,8 @@ def run_case(
             guards=_policy(inputs.get("guards") or {}, guard_overrides or {}),
             handoff=handoff,
         )
-        graph = build_review_graph().compile(
+        models = bind_models(Settings.load())
+        graph = build_review_graph(models, label_for=model_label).compile(
             checkpointer=InMemorySaver(), store=InMemoryStore(), name="review"
         )
         config: RunnableConfig = {

@@ -9,7 +9,7 @@ uncompiled: `langgraph.json` serves it compiled without a checkpointer, the CLI 
 it with its own checkpointer and store.
 
 The team decides what follows from it: its names are the node names and the plan's enum,
-its areas the categories a submission admits (`keel.graphs.vocabulary.team_areas`) and the
+its areas the categories a submission admits (`keel.core.vocabulary.team_areas`) and the
 task's wording. A specialist's tools run without review, so a tool that declares an effect
 (`keel.tools.effect_of`) must declare `read`; a side effect is an action of the registry
 (`nodes/actions.py`), run after the review gate.
@@ -21,15 +21,15 @@ from collections.abc import Sequence
 
 from langgraph.graph import END, START, StateGraph
 
-from keel.graphs.context import KeelContext
-from keel.graphs.state import PipelineInput, PipelineOutput, PipelineState
-from keel.graphs.vocabulary import Effect, team_areas
+from keel.core.state import PipelineInput, PipelineOutput, PipelineState
+from keel.core.vocabulary import Effect, team_areas
 from keel.nodes.actions import execute_actions
-from keel.nodes.agents.report import finalize, report, report_markdown
+from keel.nodes.agents.report import ModelLabel, make_finalize, make_report, report_markdown
+from keel.nodes.agents.review_gate import GUARD_NAME as REVIEW_GATE
+from keel.nodes.agents.review_gate import review_gate
 from keel.nodes.agents.specialist import ModelFactory, SpecialistSpec, build_specialist
 from keel.nodes.agents.supervisor import make_intake, make_supervisor
-from keel.nodes.guards.review_gate import GUARD_NAME as REVIEW_GATE
-from keel.nodes.guards.review_gate import review_gate
+from keel.nodes.context import KeelContext
 from keel.tools import effect_of
 
 __all__ = ["build_pipeline", "check_team"]
@@ -73,14 +73,19 @@ _PIPELINE_NODES = ("intake", "supervisor", "report", REVIEW_GATE, "execute_actio
 
 
 def build_pipeline(
-    specialists: Sequence[SpecialistSpec], model_for: ModelFactory
+    specialists: Sequence[SpecialistSpec],
+    model_for: ModelFactory,
+    *,
+    label_for: ModelLabel = str,
 ) -> PipelineBuilder:
     """Return the uncompiled pipeline graph for these specialists.
 
     Args:
         specialists: the specialist agents; their names become node names, their areas
             the categories of the findings (`check_team` says what is refused).
-        model_for: returns the chat model for `KeelContext.model`.
+        model_for: returns the chat model for `KeelContext.model`; the caller binds it
+            to its settings once (`keel.models.bind_models`), the graph never reads them.
+        label_for: the model's name in the report (default: the model id).
 
     Raises:
         ValueError: the team is refused (`check_team`).
@@ -103,10 +108,10 @@ def build_pipeline(
     for spec in specialists:
         builder.add_node(spec.name, build_specialist(spec, model_for, areas))
         builder.add_edge(spec.name, "report")
-    builder.add_node("report", report, destinations=(REVIEW_GATE, "finalize"))
+    builder.add_node("report", make_report(label_for), destinations=(REVIEW_GATE, "finalize"))
     builder.add_node(REVIEW_GATE, review_gate, destinations=("execute_actions", "finalize"))
     builder.add_node("execute_actions", execute_actions(report_markdown))
-    builder.add_node("finalize", finalize)
+    builder.add_node("finalize", make_finalize(label_for))
     builder.add_edge(START, "intake")
     builder.add_edge("intake", "supervisor")
     builder.add_edge("execute_actions", "finalize")

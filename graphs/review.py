@@ -1,9 +1,9 @@
 """The code review & audit workflow: security, style and correctness specialists.
 
-Exports `build_review_graph()`, which the CLI compiles with its own checkpointer and
-`keel/server.py` (for `langgraph dev` / LangGraph Server) without one, its run settings
-defaulting to the server's environment; and `graph`, that builder compiled as is
-(code-default run settings), for drawing and in-process use.
+Exports `build_review_graph(model_for)`, which the CLI compiles with its own checkpointer
+and `keel/server.py` (for `langgraph dev` / LangGraph Server) without one, its run
+settings defaulting to the server's environment. The caller binds the model factory to
+its settings once (`keel.models.bind_models`); nothing here reads the environment.
 
 The team is `SPECIALISTS` unless a caller passes another: a further specialist is one
 more `SpecialistSpec` (name, area, description, file globs) and its read-only tools —
@@ -14,15 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from langchain_core.language_models import BaseChatModel
-
-from keel.graphs.context import KeelContext
 from keel.graphs.pipeline import PipelineBuilder, build_pipeline
-from keel.models import chat_model
+from keel.nodes.agents.report import ModelLabel
 from keel.nodes.agents.specialist import ModelFactory, SpecialistSpec
+from keel.nodes.context import KeelContext
 from keel.tools.agent_tools import CORRECTNESS_TOOLS, SECURITY_TOOLS, STYLE_TOOLS
 
-__all__ = ["SPECIALISTS", "build_review_graph", "graph"]
+__all__ = ["SPECIALISTS", "build_review_graph"]
 
 SPECIALISTS: tuple[SpecialistSpec, ...] = (
     SpecialistSpec(
@@ -59,34 +57,26 @@ SPECIALISTS: tuple[SpecialistSpec, ...] = (
 """The review team."""
 
 
-def _default_model(model_id: str) -> BaseChatModel:
-    return chat_model(model_id)
-
-
 def build_review_graph(
-    model_for: ModelFactory = _default_model,
+    model_for: ModelFactory,
     *,
+    label_for: ModelLabel = str,
     context_schema: type[KeelContext] = KeelContext,
     specialists: Sequence[SpecialistSpec] = SPECIALISTS,
 ) -> PipelineBuilder:
     """Return the uncompiled review graph (compile it with a checkpointer to persist).
 
     Args:
-        model_for: returns the chat model for `KeelContext.model`.
+        model_for: returns the chat model for `KeelContext.model`, bound by the caller to
+            its settings (`keel.models.bind_models`): the graph never reads the environment.
+        label_for: the model's name in the report (`keel.models.model_label`).
         context_schema: `KeelContext` or a subclass from
-            `keel.graphs.context.context_schema_with_defaults` (the served graph's).
+            `keel.nodes.context.context_schema_with_defaults` (the served graph's).
         specialists: the team (default `SPECIALISTS`).
 
     Raises:
         ValueError: the team is refused (`keel.graphs.pipeline.check_team`).
     """
-    builder = build_pipeline(specialists, model_for)
+    builder = build_pipeline(specialists, model_for, label_for=label_for)
     builder.context_schema = context_schema
     return builder
-
-
-graph = build_review_graph().compile(name="review")
-"""The review graph without a checkpointer and with code-default run settings.
-
-`langgraph.json` serves `keel/server.py:graph` instead, whose run settings default to the
-server's environment."""

@@ -12,7 +12,7 @@ then `.env`). Each token maps to a user identity. With tokens configured:
 
 The authenticated user reaches the graph as
 `config["configurable"]["langgraph_auth_user"]`; the review gate records its identity as
-the reviewer (`keel.nodes.guards.review_gate.resolve_reviewer`).
+the reviewer (`keel.nodes.agents.review_gate.resolve_reviewer`).
 
 Without tokens the server is open: every request is allowed as the unauthenticated user
 `anonymous` (reviewers are then the names clients claim), and a warning says so at

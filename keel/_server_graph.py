@@ -1,7 +1,7 @@
 """The review graph as `langgraph.json` serves it: run settings default to the server's.
 
-`keel.graphs.review.graph` uses `KeelContext`'s code defaults; LangGraph builds a served run's
-context as `context_schema(**context)` from the assistant's and the run's context, so
+`KeelContext` itself has the code's defaults; LangGraph builds a served run's context as
+`context_schema(**context)` from the assistant's and the run's context, so
 without this a server started with `KEEL_GUARD_BUDGET_TOKENS=5000` would run with the
 code default. Here the context schema is `context_schema_with_defaults` of the settings
 read once when the server loads the graph (`Settings.load()`: environment over `.env`,
@@ -19,8 +19,9 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from keel.graphs.context import KeelContext, context_schema_with_defaults
 from keel.graphs.review import build_review_graph
+from keel.models import bind_models, model_label
+from keel.nodes.context import KeelContext, context_schema_with_defaults
 from keel.settings import Settings
 
 __all__ = ["graph", "served_graph", "settings_changes"]
@@ -44,7 +45,7 @@ def settings_changes(context: KeelContext) -> dict[str, Any]:
 
 def served_graph(settings: Settings) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the review graph (no checkpointer) with run settings defaulting to `settings`."""
-    defaults = KeelContext.from_settings(settings)
+    defaults = settings.run_context()
     schema = context_schema_with_defaults(defaults)
     changes = settings_changes(defaults)
     logger.info(
@@ -53,7 +54,10 @@ def served_graph(settings: Settings) -> CompiledStateGraph[Any, Any, Any, Any]:
         if changes
         else " (all code defaults)",
     )
-    return build_review_graph(context_schema=schema).compile(name="review")
+    models = bind_models(settings)
+    return build_review_graph(models, label_for=model_label, context_schema=schema).compile(
+        name="review"
+    )
 
 
 graph = served_graph(Settings.load())

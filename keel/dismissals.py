@@ -15,7 +15,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
-from keel.graphs.state import BaselineRef
+from keel.core.state import BaselineRef
 from keel.nodes import baseline
 from keel.nodes.actions import STALE_APPROVAL
 from keel.tools import git

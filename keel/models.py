@@ -9,14 +9,16 @@
 * anything else — `langchain.chat_models.init_chat_model(id)`, e.g. `openai:gpt-4o-mini`;
   `OPENAI_BASE_URL` / `OPENAI_API_KEY` are honoured by the OpenAI provider.
 
-Prices for the budget/cost figures are in `PRICES_PER_MILLION` (USD per million tokens,
-input and output); unknown models cost 0 and say so in the report.
+`bind_models(settings)` is the factory a run's graph is built with: the settings are read
+once, by the caller, and every model the graph asks for comes from them (the graph never
+reads the environment). Prices are in `keel.core.pricing`.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
@@ -28,17 +30,7 @@ from keel.settings import Settings
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
-__all__ = ["PRICES_PER_MILLION", "ModelError", "chat_model", "cost_usd", "model_label"]
-
-PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
-    "offline": (0.0, 0.0),
-    "openai:gpt-4o-mini": (0.15, 0.60),
-    "openai:gpt-4o": (2.50, 10.00),
-    "openai:gpt-4.1-mini": (0.40, 1.60),
-    "openai:gpt-4.1": (2.00, 8.00),
-    "anthropic:claude-3-5-haiku-latest": (0.80, 4.00),
-}
-"""USD per million (input, output) tokens, by model id."""
+__all__ = ["ModelError", "bind_models", "chat_model", "model_label"]
 
 GRAMMAR_MAX_STRING = 300
 """Longest free string a local model may write in a constrained tool call (characters)."""
@@ -65,10 +57,13 @@ def model_label(model_id: str) -> str:
     return OFFLINE_LABEL if model_id == OFFLINE_LABEL else model_id
 
 
-def cost_usd(model_id: str, input_tokens: int, output_tokens: int) -> float:
-    """Return the price of one call from the price table (0 for unknown models)."""
-    price_in, price_out = PRICES_PER_MILLION.get(model_id, (0.0, 0.0))
-    return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+def bind_models(settings: Settings) -> Callable[[str], BaseChatModel]:
+    """Return the model factory of a run: `chat_model` with these settings, read once.
+
+    A graph is built with it (`build_review_graph(bind_models(settings))`), so the model
+    calls of a review never read the environment or `.env` again.
+    """
+    return functools.partial(chat_model, settings=settings)
 
 
 def chat_model(model_id: str, settings: Settings | None = None) -> BaseChatModel:

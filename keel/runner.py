@@ -16,9 +16,11 @@ from typing import Any, cast
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StateSnapshot
 
-from keel.graphs.context import KeelContext
 from keel.graphs.review import build_review_graph
+from keel.models import bind_models, model_label
+from keel.nodes.context import KeelContext
 from keel.persistence import Persistence
+from keel.settings import Settings
 
 __all__ = ["Outcome", "ProgressCallback", "Runner", "new_thread_id"]
 
@@ -76,9 +78,11 @@ class Outcome:
 class Runner:
     """Runs the review workflow on one database."""
 
-    def __init__(self, persistence: Persistence) -> None:
+    def __init__(self, persistence: Persistence, settings: Settings) -> None:
+        """Compile the review graph on `persistence`, its models bound to `settings`."""
         self.persistence = persistence
-        self.graph = build_review_graph().compile(
+        models = bind_models(settings)
+        self.graph = build_review_graph(models, label_for=model_label).compile(
             checkpointer=persistence.checkpointer, store=persistence.store, name="review"
         )
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from keel import __version__
 from keel.nodes.agents.diff_filter import shown
-from keel.nodes.agents.grounding import stable_fingerprint
+from keel.nodes.baseline import stable_fingerprint
 from keel.tools.diffs import hunks
 
 __all__ = ["SARIF_SCHEMA", "LEVELS", "fingerprint", "to_sarif"]
@@ -39,7 +39,7 @@ LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "not
 def fingerprint(finding: Mapping[str, Any]) -> str:
     """Stable across runs and line shifts: file, rule and the normalised quoted code.
 
-    The same id keys a remembered dismissal (`keel.nodes.agents.grounding.stable_fingerprint`).
+    The same id keys a remembered dismissal (`keel.nodes.baseline.stable_fingerprint`).
     """
     return stable_fingerprint(finding)
 

@@ -41,13 +41,18 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from keel.graphs.context import DIFF_FILTERS, HANDOFF_STYLES, DiffFilter, HandoffStyle
+from keel.core.vocabulary import SEVERITIES
+from keel.nodes.context import (
+    DIFF_FILTERS,
+    HANDOFF_STYLES,
+    DiffFilter,
+    HandoffStyle,
+    KeelContext,
+)
 from keel.nodes.guards.base import SettingsEnvError, settings_from_env
 from keel.nodes.guards.policy import GuardPolicy
 
 __all__ = ["Settings", "SettingsError"]
-
-_SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
 class SettingsError(ValueError):
@@ -94,6 +99,21 @@ class Settings:
     diff_filter: DiffFilter = "added"
     """`KEEL_DIFF_FILTER`: which findings a review reports (`keel review --filter`)."""
 
+    def run_context(self) -> KeelContext:
+        """The run context (LangGraph's `context_schema` value) these settings give a run."""
+        return KeelContext(
+            model=self.model,
+            guards=self.guards,
+            review_min_severity=self.review_min_severity,
+            review_confidence_threshold=self.review_confidence_threshold,
+            review_sample_rate=self.review_sample_rate,
+            publish_path=self.publish_path,
+            tool_timeout_s=self.tool_timeout_s,
+            effect_journal=self.effect_journal,
+            handoff=self.handoff,
+            diff_filter=self.diff_filter,
+        )
+
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
         """Read settings from `env` (default `os.environ`) over `.env`.
@@ -128,9 +148,9 @@ class Settings:
                 f"{database_url.split('://')[0]!r}"
             )
         severity = get("KEEL_REVIEW_MIN_SEVERITY", "high").lower()
-        if severity not in _SEVERITIES:
+        if severity not in SEVERITIES:
             raise SettingsError(
-                f"KEEL_REVIEW_MIN_SEVERITY={severity!r} is not one of {', '.join(_SEVERITIES)}"
+                f"KEEL_REVIEW_MIN_SEVERITY={severity!r} is not one of {', '.join(SEVERITIES)}"
             )
         sample = number("KEEL_REVIEW_SAMPLE_RATE", "0", float)
         if sample > 1:

@@ -35,7 +35,7 @@ from typing import Any
 
 from langgraph.types import StateSnapshot
 
-from keel.graphs.state import Usage, add_usage
+from keel.core.state import Usage, add_usage
 from keel.registry import ThreadRecord
 from keel.runner import FINAL, Runner
 

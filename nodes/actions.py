@@ -51,9 +51,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, Field
 
-from keel.graphs.context import KeelContext, RuntimeNode, current_thread_id
-from keel.graphs.state import ActionResult, PendingAction, PipelineState
-from keel.graphs.vocabulary import Effect
+from keel.core.state import ActionResult, PendingAction, PipelineState
+from keel.core.thread import current_thread_id
+from keel.core.vocabulary import Effect
+from keel.nodes.context import KeelContext, RuntimeNode
 from keel.nodes.guards._verdict import utc_now
 from keel.nodes.guards.feedback import record_feedback
 from keel.nodes.guards.human_review import (

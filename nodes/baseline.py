@@ -3,7 +3,7 @@
 A reviewer dismisses findings with their decision at the review gate (`keel approve` /
 `keel reject --dismiss ID,… --reason …`, or ``"dismiss": [{"finding": ID, "reason":
 …}]`` in the resume value). Each is remembered by its line-independent fingerprint
-(`keel.nodes.agents.grounding.stable_fingerprint`: file, rule, category and normalised code),
+(`stable_fingerprint`: file, rule, category and normalised code),
 and later reviews of the same repository mark a finding with that fingerprint as
 `suppressed`: reported under *Suppressed*, not a review trigger, a SARIF result with an
 external suppression. Changing the quoted code, renaming the file or a different rule
@@ -36,8 +36,7 @@ from typing import Any
 from langgraph.config import get_store
 from langgraph.store.base import BaseStore
 
-from keel.graphs.state import BaselineRef, Finding, Suppression
-from keel.nodes.agents.grounding import stable_fingerprint
+from keel.core.state import BaselineRef, Finding, Suppression
 from keel.nodes.guards._verdict import utc_now
 from keel.tools import git
 
@@ -49,6 +48,7 @@ __all__ = [
     "dismiss",
     "entries",
     "repo_identity",
+    "stable_fingerprint",
     "suppress",
 ]
 
@@ -60,6 +60,20 @@ _EVIDENCE_CHARS = 2000
 
 class DismissalError(ValueError):
     """A dismissal that names no finding of the thread, or gives no reason."""
+
+
+def stable_fingerprint(finding: Mapping[str, Any]) -> str:
+    """A finding's identity across reviews: file, rule, category and normalised code.
+
+    No line number: the same code moved up or down keeps it, a change to the quoted code
+    (or to the file's name, the rule or the category) makes a new one. Whitespace is
+    collapsed, so re-indenting keeps it too. Two identical quotes of one rule in one
+    file share it. It is SARIF's `partialFingerprints["keel/v1"]` and the key of a
+    remembered dismissal (`nodes/baseline.py`).
+    """
+    code = " ".join(str(finding.get("evidence", "")).split())
+    key = f"{finding['file']}\0{finding.get('rule', '')}\0{finding['category']}\0{code}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def repo_identity(root: Path) -> BaselineRef:

@@ -1,6 +1,6 @@
 """Effect classes of tools: what a tool may do to the world when it runs.
 
-A tool declares its `Effect` (`keel.graphs.vocabulary`) in its metadata; the pipeline reads it
+A tool declares its `Effect` (`keel.core.vocabulary`) in its metadata; the pipeline reads it
 with `effect_of` when it builds a specialist and refuses a tool that is not `read`
 (a specialist's tools run without review: side effects are actions, `nodes/actions.py`).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from langchain_core.tools import BaseTool
 
-from keel.graphs.vocabulary import Effect
+from keel.core.vocabulary import Effect
 
 __all__ = ["Effect", "effect_of"]
 

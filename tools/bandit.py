@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keel.graphs.vocabulary import Severity
+from keel.core.vocabulary import Severity
 from keel.tools._proc import run
 from keel.tools._repo import RepoPathError, relative
 from keel.tools._targets import python_files

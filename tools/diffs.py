@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from typing_extensions import TypedDict
+from keel.core.observed import ChangedLines
 
 __all__ = ["ChangedLines", "Hunk", "changed_lines", "hunks", "split_by_file"]
 
@@ -68,21 +68,6 @@ def hunks(file_diff: str) -> list[Hunk]:
     if inside:
         found.append(Hunk(start, count, lines))
     return found
-
-
-class ChangedLines(TypedDict):
-    """What a diff did to one file, in the new file's line numbers (1-based).
-
-    JSON-shaped (lists, not tuples or sets): it is kept in the checkpointed state.
-    """
-
-    added: list[list[int]]
-    """Inclusive `[first, last]` ranges of added lines; a changed line is an added one."""
-    context: list[list[int]]
-    """Inclusive ranges of the hunks' unchanged context lines."""
-    removed_at: list[int]
-    """Where lines were deleted: each entry is the new line the deletion sits before
-    (`last + 1` when it is at the end of the file), once per run of deleted lines."""
 
 
 def _unquote(name: str) -> str:

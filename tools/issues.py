@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TypedDict
 
-from keel.graphs.vocabulary import Category, Severity
+from keel.core.vocabulary import Category, Severity
 from keel.tools._repo import RepoPathError, resolve_in_repo
 
 __all__ = [

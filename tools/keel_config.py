@@ -57,7 +57,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-from keel.graphs.vocabulary import SEVERITIES, Severity
+from keel.core.vocabulary import SEVERITIES, Severity
 from keel.tools import git
 from keel.tools.secrets import secret_rule
 from keel.tools.severity_context import PROVIDER_SECRET_TYPES

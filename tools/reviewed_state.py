@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from typing_extensions import TypedDict
 
+from keel.core.observed import RepoState, ReviewedState
 from keel.tools import snapshot
 from keel.tools._proc import run
 from keel.tools.git import EMPTY_TREE, GitError
@@ -66,44 +67,6 @@ VERSION = 1
 
 _MAX_COMMITS = 50
 """Commits of a range recorded by id (newest first); `commit_count` has the total."""
-
-
-class RepoState(TypedDict):
-    """The user's repository, where approved effects land, at one moment."""
-
-    head: str | None
-    """HEAD's commit id (None on an unborn branch)."""
-    branch: str | None
-    """The checked-out branch (`refs/heads/...`), None when HEAD is detached."""
-    index: str | None
-    """The index as a tree id: recorded for staged reviews only (None otherwise)."""
-    files: dict[str, str | None]
-    """Blob id of each file in scope in the work tree (None: no such file)."""
-
-
-class ReviewedState(TypedDict):
-    """What a review looked at, and where the repository stood when it asked."""
-
-    version: int
-    """`VERSION` when recorded."""
-    mode: Literal["review", "audit"]
-    """`review` (a range or the staged change) or `audit`."""
-    staged: bool
-    """Whether the staged change was reviewed."""
-    base: str | None
-    """The range's base commit (or git's empty tree); None for staged reviews and audits."""
-    head: str | None
-    """The commit the reviewed content is based on: the range's head, or HEAD."""
-    commits: list[str]
-    """Commit ids of the range `base..head`, newest first (at most 50; empty otherwise)."""
-    commit_count: int
-    """How many commits the range holds."""
-    tree: str | None
-    """The reviewed content as a git tree id (what an approved test run checks out)."""
-    files: dict[str, str | None]
-    """Blob id of each file in scope as the analyzers read it (None: absent)."""
-    at_review: RepoState
-    """The user's repository when the review was requested."""
 
 
 class Change(TypedDict):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keel.graphs.vocabulary import Category, Severity
+from keel.core.vocabulary import Category, Severity
 from keel.tools._proc import run
 from keel.tools._repo import RepoPathError, relative, resolve_in_repo
 from keel.tools.issues import Issue, make_issue

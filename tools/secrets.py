@@ -19,7 +19,7 @@ from typing import Any, Literal
 from detect_secrets.core.secrets_collection import SecretsCollection
 from detect_secrets.settings import transient_settings
 
-from keel.graphs.vocabulary import Severity
+from keel.core.vocabulary import Severity
 from keel.tools._repo import RepoPathError, relative, resolve_in_repo
 from keel.tools.issues import Issue, make_issue
 from keel.tools.repo_config import SECRET_PLUGINS, Scan, SecretsBaseline, secrets_config

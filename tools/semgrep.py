@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keel.graphs.vocabulary import Category, Severity
+from keel.core.vocabulary import Category, Severity
 from keel.tools._proc import ToolMissingError, run
 from keel.tools._repo import RepoPathError, relative, resolve_in_repo
 from keel.tools._targets import python_files

@@ -24,7 +24,7 @@ from typing import Final
 
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with langchain-core; no stubs here
 
-from keel.graphs.vocabulary import SEVERITIES, Severity
+from keel.core.vocabulary import SEVERITIES, Severity
 from keel.tools.issues import Issue
 
 __all__ = ["CVE_CLASSES", "REACHING_SOURCES", "RuleClass", "class_severity", "pack_classes"]

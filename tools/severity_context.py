@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final, Literal
 
-from keel.graphs.vocabulary import Severity
+from keel.core.vocabulary import Severity
 
 __all__ = [
     "ENTROPY_TYPES",

@@ -36,8 +36,9 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Final, Literal
+from typing import Final
 
+from keel.core.observed import SkipKind
 from keel.tools import git
 
 __all__ = [
@@ -53,12 +54,6 @@ __all__ = [
     "entry_skip",
     "partition",
 ]
-
-SkipKind = Literal[
-    "submodule", "symlink", "not-a-file", "too-large", "binary", "template", "encoding", "excluded"
-]
-"""Why a path is skipped (see the module docstring for each rule; `excluded`: by the
-repository's Keel configuration, `tools/keel_config.py`, applied at intake)."""
 
 MAX_FILE_BYTES: Final = 1_000_000
 """Files larger than this (1 MB) are out of scope: nothing reads them."""

@@ -14,6 +14,7 @@
     keel dlq list | keel dlq retry THREAD      threads that need a person; re-drive one
     keel health                                database, migrations, model, stalled threads
     keel prune --older-than DAYS [--dry-run]   delete old finished threads
+    keel inbox [--host H] [--port P]           the review inbox in the browser (docs/inbox.md)
 
 Exit codes (also in the README):
 
@@ -49,7 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from keel.cli import _decisions, _runs, _views
+from keel.cli import _decisions, _inbox, _runs, _views
 from keel.cli._common import (
     EXIT_BUSY,
     EXIT_CODES,
@@ -65,8 +66,8 @@ from keel.cli._common import (
 )
 from keel.cli._parser import build_parser
 from keel.console import Terminal
-from keel.graphs.context import KeelContext
 from keel.locks import ThreadBusyError
+from keel.nodes.context import KeelContext
 from keel.persistence import DatabaseUnavailableError, describe_url, open_persistence
 from keel.runner import Runner
 from keel.settings import Settings
@@ -108,6 +109,7 @@ COMMANDS: dict[str, Command] = {
     "prune": OnDatabase(_views.prune),
     "baseline": OnDatabase(_views.baseline),
     "dlq list": OnDatabase(_views.dlq_list),
+    "inbox": OnDatabase(_inbox.inbox),
     "show": OnThread(_views.show_thread),
     "history": OnThread(_views.history),
     "rereview": OnThread(_runs.rereview),
@@ -154,7 +156,7 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
     prepared = command.prepare(args, settings, terminal) if isinstance(command, Run) else None
     try:
         with open_persistence(settings.database_url) as persistence:
-            call = Call(args, terminal, settings, Runner(persistence))
+            call = Call(args, terminal, settings, Runner(persistence, settings))
             if isinstance(command, Run):
                 assert prepared is not None
                 return command.handler(call, prepared)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from keel.console import Terminal
-from keel.graphs.context import KeelContext
+from keel.nodes.context import KeelContext
 from keel.registry import ThreadRecord
 from keel.runner import Runner
 from keel.settings import Settings, SettingsError

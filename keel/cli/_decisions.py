@@ -20,7 +20,7 @@ from keel.cli._common import (
     database_errors,
 )
 from keel.cli._outcome import print_outcome, stale_message, stale_packets
-from keel.nodes.guards.review_gate import ReviewResponseError, parse_review_response
+from keel.nodes.agents.review_gate import ReviewResponseError, parse_review_response
 
 
 def parse_edit(raw: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,9 +16,9 @@ from keel.cli._common import (
     EXIT_STALE,
 )
 from keel.console import Terminal
-from keel.graphs.context import KeelContext
-from keel.graphs.state import severity_at_least
+from keel.core.state import severity_at_least
 from keel.nodes.actions import STALE_APPROVAL
+from keel.nodes.context import KeelContext
 from keel.outputs import render_report
 from keel.runner import Outcome, Runner
 from keel.settings import Settings

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from keel.cli._common import EXIT_CODES, FORMATS
-from keel.graphs.context import DIFF_FILTERS
-from keel.graphs.state import SEVERITY_ORDER
+from keel.core.state import SEVERITY_ORDER
+from keel.nodes.context import DIFF_FILTERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     base.add_argument("action", choices=["show", "clear"])
     base.add_argument("repo", type=Path, metavar="REPO", help="a path in the git repository")
+
+    inbox = sub.add_parser(
+        "inbox", parents=[common], help="the review inbox in the browser (docs/inbox.md)"
+    )
+    inbox.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    inbox.add_argument("--port", type=int, default=8765, help="port (default 8765)")
 
     feedback = sub.add_parser("feedback", parents=[common], help="the human-decision log")
     feedback.add_argument("action", choices=["export"])

@@ -18,11 +18,11 @@ from keel.cli._common import (
 )
 from keel.cli._outcome import conclude
 from keel.console import Terminal
-from keel.graphs.context import KeelContext
 from keel.graphs.review import SPECIALISTS
 from keel.models import ModelError, chat_model
 from keel.nodes.actions import STALE_APPROVAL
 from keel.nodes.agents.intake import config_team
+from keel.nodes.context import KeelContext
 from keel.runner import INPUT_KEY, Runner, new_thread_id
 from keel.settings import Settings
 from keel.tools import git, keel_config, reviewed_state
@@ -59,7 +59,7 @@ def prepare_run(
         chat_model(settings.model, settings)
     except ModelError as exc:
         raise CliError(EXIT_USAGE, str(exc)) from None
-    context = KeelContext.from_settings(settings)
+    context = settings.run_context()
     if getattr(args, "diff_filter", None):
         context = replace(context, diff_filter=args.diff_filter)
     return graph_input, context

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from keel.graphs.state import GuardEvent, ToolEvidence
+from keel.core.state import GuardEvent, ToolEvidence
 
 __all__ = [
     "CONTRADICTED_CAP",

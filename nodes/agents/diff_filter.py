@@ -35,8 +35,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from keel.graphs.context import DiffFilter
-from keel.graphs.state import DiffClass, Finding, ToolEvidence
+from keel.core.state import DiffClass, Finding, ToolEvidence
+from keel.nodes.context import DiffFilter
 from keel.tools._repo import RepoPathError, resolve_in_repo
 from keel.tools.diffs import ChangedLines
 from keel.tools.tree import MAX_FILE_BYTES

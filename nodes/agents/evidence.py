@@ -35,7 +35,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from keel.graphs.state import SEVERITY_ORDER, Finding, FindingStatus, Severity, ToolEvidence
+from keel.core.state import SEVERITY_ORDER, Finding, FindingStatus, Severity, ToolEvidence
 from keel.tools.agent_tools import ANALYZERS, AnalyzerRun
 from keel.tools.issues import Issue, mask_secrets
 

@@ -11,18 +11,16 @@ grounded at its target's path; invalid UTF-8 is quoted with replacement characte
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from keel.graphs.state import Finding
+from keel.core.state import Finding
 from keel.tools import tree
 from keel.tools._repo import RepoPathError, resolve_in_repo
 from keel.tools.issues import mask_secrets
 
 from .schemas import ReportedFinding
 
-__all__ = ["fingerprint", "ground_findings", "stable_fingerprint"]
+__all__ = ["fingerprint", "ground_findings"]
 
 _MAX_QUOTE_LINES = 8
 
@@ -32,20 +30,6 @@ def fingerprint(file: str, rule: str, line: int, evidence: str) -> str:
     normal = " ".join(evidence.split())
     digest = hashlib.sha1(f"{file}\0{rule}\0{line}\0{normal}".encode())  # noqa: S324
     return digest.hexdigest()[:16]
-
-
-def stable_fingerprint(finding: Mapping[str, Any]) -> str:
-    """A finding's identity across reviews: file, rule, category and normalised code.
-
-    No line number: the same code moved up or down keeps it, a change to the quoted code
-    (or to the file's name, the rule or the category) makes a new one. Whitespace is
-    collapsed, so re-indenting keeps it too. Two identical quotes of one rule in one
-    file share it. It is SARIF's `partialFingerprints["keel/v1"]` and the key of a
-    remembered dismissal (`nodes/baseline.py`).
-    """
-    code = " ".join(str(finding.get("evidence", "")).split())
-    key = f"{finding['file']}\0{finding.get('rule', '')}\0{finding['category']}\0{code}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _quote(lines: list[str], start: int, end: int) -> str:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from keel.graphs.context import current_thread_id
-from keel.graphs.state import Observation, PipelineState, SkippedPath, Task
-from keel.graphs.vocabulary import areas_phrase, team_areas
+from keel.core.state import Observation, PipelineState, SkippedPath, Task
+from keel.core.thread import current_thread_id
+from keel.core.vocabulary import areas_phrase, team_areas
 from keel.nodes import baseline
 from keel.nodes.guards._verdict import utc_now
 from keel.tools import diffs, git, keel_config, snapshot, tree

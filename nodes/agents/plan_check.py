@@ -36,7 +36,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from pydantic import ValidationError
 
-from keel.graphs.state import GuardEvent, PlanStep
+from keel.core.state import GuardEvent, PlanStep
 from keel.nodes.guards._verdict import Verdict, guard_event
 
 from .schemas import Assignment, Plan

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from keel.graphs.context import DiffFilter
-from keel.graphs.state import Finding, FindingStatus, Report, ToolEvidence
-from keel.graphs.vocabulary import SEVERITIES, SEVERITY_ORDER
+from keel.core.state import Finding, FindingStatus, Report, ToolEvidence
+from keel.core.vocabulary import SEVERITIES, SEVERITY_ORDER
+from keel.nodes.context import DiffFilter
 
 from . import repo_rules
 from .diff_filter import DIFF_CLASSES, diff_counts, shown, shows

@@ -15,9 +15,9 @@ from typing import Any, cast
 
 from langgraph.store.base import BaseStore
 
-from keel.graphs.context import KeelContext
-from keel.graphs.state import BaselineRef, Finding, ToolEvidence
+from keel.core.state import BaselineRef, Finding, ToolEvidence
 from keel.nodes import baseline
+from keel.nodes.context import KeelContext
 from keel.tools.keel_config import KeelConfig, effective_review
 
 __all__ = [

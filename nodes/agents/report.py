@@ -12,15 +12,14 @@ final report.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from keel.graphs.context import KeelContext, current_thread_id
-from keel.graphs.state import (
+from keel.core.state import (
     Finding,
     GuardEvent,
     Observation,
@@ -30,12 +29,13 @@ from keel.graphs.state import (
     ToolEvidence,
     merge_by_id,
 )
-from keel.models import model_label
+from keel.core.thread import current_thread_id
 from keel.nodes import baseline
 from keel.nodes.actions import REPORT, propose
+from keel.nodes.agents.review_gate import check_review_triggers
+from keel.nodes.context import KeelContext, RuntimeNode
 from keel.nodes.guards import budget
 from keel.nodes.guards._verdict import Verdict, guard_event
-from keel.nodes.guards.review_gate import check_review_triggers
 from keel.tools import agent_tools, diffs, instructions, reviewed_state, ruff, snapshot
 from keel.tools.git import GitError
 from keel.tools.issues import mask_secrets
@@ -48,7 +48,7 @@ from .evidence import unconfirmed_findings
 from .grounding import fingerprint
 from .render import merge_findings, render_report
 
-__all__ = ["finalize", "report", "report_markdown"]
+__all__ = ["ModelLabel", "make_finalize", "make_report", "report_markdown"]
 
 
 def _propose(
@@ -207,8 +207,32 @@ def _thread_budget(state: PipelineState, context: KeelContext) -> GuardEvent | N
     return guard_event(verdict, "pipeline")
 
 
-def report(
-    state: PipelineState, runtime: Runtime[KeelContext]
+ModelLabel = Callable[[str], str]
+"""The label a report gives the run's model id (`keel.models.model_label` in the CLI)."""
+
+
+def make_report(label_for: ModelLabel = str) -> RuntimeNode:
+    """Return the `report` node; `label_for` names the model in the report."""
+
+    def report(
+        state: PipelineState, *, runtime: Runtime[KeelContext]
+    ) -> Command[Literal["review_gate", "finalize"]]:
+        return _report(state, runtime, label_for)
+
+    return report
+
+
+def make_finalize(label_for: ModelLabel = str) -> RuntimeNode:
+    """Return the `finalize` node; `label_for` names the model in the final report."""
+
+    def finalize(state: PipelineState, *, runtime: Runtime[KeelContext]) -> dict[str, Any]:
+        return _finalize(state, runtime, label_for)
+
+    return finalize
+
+
+def _report(
+    state: PipelineState, runtime: Runtime[KeelContext], label_for: ModelLabel
 ) -> Command[Literal["review_gate", "finalize"]]:
     """Propose effects, render the report, and route to review when a trigger fires.
 
@@ -251,7 +275,7 @@ def report(
         rendered = render_report(
             view | {"status": "budget_exhausted"},
             thread_id=current_thread_id(),
-            model_label=model_label(context.model),
+            model_label=label_for(context.model),
             diff_filter=diff_filter,
         )
         return Command(
@@ -295,7 +319,7 @@ def report(
     rendered = render_report(
         view,
         thread_id=current_thread_id(),
-        model_label=model_label(context.model),
+        model_label=label_for(context.model),
         diff_filter=diff_filter,
     )
     update: dict[str, Any] = {
@@ -304,7 +328,7 @@ def report(
         "evidence": evidence,
         "report": rendered,
         "status": status,
-        "model_label": model_label(context.model),
+        "model_label": label_for(context.model),
         **repo_update,
     }
     if triggers:
@@ -356,7 +380,9 @@ def report_markdown(state: PipelineState) -> str:
     return rendered["markdown"] if rendered else ""
 
 
-def finalize(state: PipelineState, runtime: Runtime[KeelContext]) -> dict[str, Any]:
+def _finalize(
+    state: PipelineState, runtime: Runtime[KeelContext], label_for: ModelLabel
+) -> dict[str, Any]:
     """Fold action results into the findings; write the final report."""
     context = runtime.context or KeelContext()
     if state.get("analysis_root", state["repo"]) != state["repo"]:
@@ -364,7 +390,7 @@ def finalize(state: PipelineState, runtime: Runtime[KeelContext]) -> dict[str, A
     new_findings = _test_findings(state)
     status = _final_status(state)
     view = {**state, "findings": [*state.get("findings", []), *new_findings], "status": status}
-    label = model_label(context.model)
+    label = label_for(context.model)
     rendered = render_report(
         view,
         thread_id=current_thread_id(),

@@ -2,7 +2,7 @@
 
 What follows from the team is derived from it, never listed here: the plan's specialist
 enum (`plan_schema`, from the specialists' names) and the submission's category enum
-(`submission_schema`, from their areas, `keel.graphs.vocabulary.team_areas`). The actions a
+(`submission_schema`, from their areas, `keel.core.vocabulary.team_areas`). The actions a
 specialist may propose are the action registry's (`keel.nodes.actions.proposable_by`).
 The base models (`ReportedFinding`, `FindingsSubmission`, `SUBMIT_TOOL`) admit any
 category: they are what a specialist outside a team is given.
@@ -16,7 +16,7 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, create_model
 
-from keel.graphs.vocabulary import Category, Severity
+from keel.core.vocabulary import Category, Severity
 from keel.nodes.actions import SPECIALIST, proposable_by
 
 __all__ = [

@@ -47,8 +47,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from keel.graphs.context import HandoffStyle, KeelContext
-from keel.graphs.state import (
+from keel.core.state import (
     Finding,
     Handoff,
     PlanStep,
@@ -60,6 +59,7 @@ from keel.graphs.state import (
     merge_by_id,
 )
 from keel.nodes.actions import SPECIALIST, propose
+from keel.nodes.context import HandoffStyle, KeelContext
 from keel.nodes.guards import validate
 from keel.nodes.guards._verdict import guard_event
 from keel.nodes.guards.attach import DEFAULT_GUARDS, attach_guards, names_in
@@ -97,7 +97,7 @@ class SpecialistSpec:
     area: str
     """Category of findings it owns; the team's areas are its categories.
 
-    See `keel.graphs.vocabulary`.
+    See `keel.core.vocabulary`.
     """
     description: str
     """One paragraph for its system prompt and the supervisor's brief."""

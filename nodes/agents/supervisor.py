@@ -20,8 +20,8 @@ from typing import Any, cast
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from keel.graphs.context import KeelContext, RuntimeNode
-from keel.graphs.state import PipelineState, SpecialistInput, add_usage
+from keel.core.state import PipelineState, SpecialistInput, add_usage
+from keel.nodes.context import KeelContext, RuntimeNode
 from keel.nodes.guards._verdict import utc_now
 from keel.tools import keel_config
 

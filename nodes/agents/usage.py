@@ -5,8 +5,8 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from keel.graphs.state import Usage
-from keel.models import cost_usd
+from keel.core.pricing import cost_usd
+from keel.core.state import Usage
 
 __all__ = ["usage_of"]
 

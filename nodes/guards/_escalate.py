@@ -15,6 +15,14 @@ from typing import Any
 
 from langgraph.types import interrupt
 
+from keel.nodes.guards.feedback import record_feedback
+from keel.nodes.guards.human_review import (
+    ALLOWED_DECISIONS,
+    parse_review_response,
+    resolve_reviewer,
+    validate_guard_decision,
+)
+
 __all__ = ["Escalation", "ask_human"]
 
 
@@ -53,15 +61,6 @@ def ask_human(
     Call it only from a guard node, before anything that must not repeat: the node re-runs
     from its start when the thread resumes.
     """
-    # Imported here: the review gate reads the run context, whose `GuardPolicy` is built
-    # from the guards' settings (a module-level import would be circular).
-    from keel.nodes.guards.feedback import record_feedback
-    from keel.nodes.guards.review_gate import (
-        ALLOWED_DECISIONS,
-        parse_review_response,
-        resolve_reviewer,
-    )
-
     request: dict[str, Any] = {
         "action_requests": [
             {
@@ -84,7 +83,9 @@ def ask_human(
         },
     }
     response = interrupt(request)
-    decisions, claimed = parse_review_response(response, request["action_requests"])
+    decisions, claimed = parse_review_response(
+        response, request["action_requests"], validate_guard_decision
+    )
     reviewer = resolve_reviewer(claimed)
     record_feedback(request, decisions, reviewer)
     (decision,) = decisions

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from keel.graphs.state import GuardEvent, Handoff, PendingVerdict, PlanStep
+from keel.core.state import GuardEvent, Handoff, PendingVerdict, PlanStep
 
 __all__ = [
     "OK",

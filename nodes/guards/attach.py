@@ -1,7 +1,7 @@
 """Attach guards to an agent loop: `attach_guards(builder, agent=..., tools=..., guards=[...])`.
 
 Works on any `StateGraph` whose model node loops through a tool node and whose state
-has the guarded keys (as `keel.graphs.state.SpecialistState` does):
+has the guarded keys (as `keel.core.state.SpecialistState` does):
 
 | key | type | used by |
 |---|---|---|
@@ -54,7 +54,7 @@ from langgraph.graph import END, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 
 from ._verdict import OK, Verdict
 from .base import Guard, Phase, Turn, Update, guard_node

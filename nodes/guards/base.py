@@ -41,7 +41,7 @@ from langgraph.graph import END
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 
 from ._escalate import Escalation, ask_human
 from ._memo import channel_tokens

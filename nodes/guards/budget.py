@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from keel.graphs.state import BudgetGrant, GuardedState
+from keel.core.state import BudgetGrant, GuardedState
 
 from ._escalate import Escalation
 from ._verdict import OK, Verdict

@@ -67,7 +67,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, Remove
 from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 
 from ._escalate import Escalation
 from ._memo import channel_tokens, forget

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Final, Literal
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 
 from ._escalate import Escalation
 from ._verdict import OK, Verdict, utc_now

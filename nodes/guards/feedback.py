@@ -15,7 +15,7 @@ from typing import Any
 from langgraph.config import get_store
 from langgraph.store.base import BaseStore
 
-from keel.graphs.context import current_thread_id
+from keel.core.thread import current_thread_id
 
 from ._verdict import utc_now
 

@@ -6,7 +6,7 @@ request (`action_requests`, `review_configs`) and reads the answer here:
 `{"decisions": [...], "reviewer": "name"}`, one decision per action request, in order:
 `{"type": "approve"}`, `{"type": "edit", "edited_action": {"name": ..., "args": {...}}}`,
 `{"type": "reject", "message": ...}` or `{"type": "respond", "message": ...}`
-(`keel.graphs.vocabulary.DECISIONS`).
+(`keel.core.vocabulary.DECISIONS`).
 
 The guards' decisions are defined here, with their arguments: `continue_agent` (an agent
 may carry on), `grant_budget` (new limits), `extend_deadline` (restart the clock). They
@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from keel.graphs.vocabulary import DECISIONS
+from keel.core.vocabulary import DECISIONS
 
 __all__ = [
     "ALLOWED_DECISIONS",

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 
 from ._escalate import Escalation
 from ._memo import ChannelFold, fingerprint

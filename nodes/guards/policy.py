@@ -18,7 +18,7 @@ variables (`base.settings_from_env`) and `to_dict` / `from_dict` use. Defaults:
 | tool_misuse | `tool_misuse_nudges` | 2 | loop-ladder events answered with guidance |
 | tool_misuse | `tool_misuse_escalations` | 1 | then human asks before a halt |
 | budget | `budget_tokens` | 400000 | tokens in + out per thread |
-| budget | `budget_cost_usd` | 2.0 | money per thread (price table in `keel.models`) |
+| budget | `budget_cost_usd` | 2.0 | money per thread (price table in `keel.core.pricing`) |
 | budget | `budget_model_calls` | 80 | model calls per thread |
 | budget | `budget_tool_calls` | 200 | tool calls per thread |
 | budget | `budget_soft_ratio` | 0.8 | at this share of a limit, ask a human for more |

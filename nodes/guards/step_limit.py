@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from keel.graphs.state import GuardedState, Usage
+from keel.core.state import GuardedState, Usage
 
 from ._verdict import OK, Verdict
 from .base import BaseGuard, GuardSettings, Phase, Route, Turn, setting

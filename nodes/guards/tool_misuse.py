@@ -41,7 +41,7 @@ from langchain_core.messages import (
 from langchain_core.tools import BaseTool
 from pydantic import ValidationError
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 
 from ._escalate import Escalation
 from ._verdict import OK, Verdict, halt_update

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Final
 from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 from pydantic import ValidationError
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 
 from ._escalate import Escalation
 from ._verdict import OK, Verdict, prior_events

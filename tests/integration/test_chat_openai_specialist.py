@@ -19,11 +19,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from keel.graphs.context import KeelContext
 from keel.graphs.pipeline import build_pipeline
 from keel.graphs.review import SPECIALISTS
 from keel.models import chat_model
 from keel.nodes.agents.specialist import build_specialist
+from keel.nodes.context import KeelContext
 from keel.sample import build_sample_repo
 from keel.settings import Settings
 from tests.support.offline_responder import offline_responder

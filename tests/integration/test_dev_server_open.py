@@ -15,7 +15,7 @@ from langgraph_sdk import get_sync_client
 from typing_extensions import TypedDict
 
 from keel._server_auth import parse_tokens
-from keel.nodes.guards.review_gate import resolve_reviewer
+from keel.nodes.agents.review_gate import resolve_reviewer
 from keel.sample import build_sample_repo
 from tests.support.devserver import DevServer, resume, run_to_interrupt, same_decision
 

@@ -19,7 +19,7 @@ import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from keel.graphs.context import KeelContext, context_schema_with_defaults
+from keel.nodes.context import KeelContext, context_schema_with_defaults
 from keel.nodes.guards.policy import GuardPolicy
 from keel.sample import build_sample_repo
 from tests.support.devserver import GRAPH, DevServer

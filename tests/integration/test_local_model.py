@@ -232,11 +232,11 @@ def test_review_on_smollm2_stays_bounded(llama_server: Path, tmp_path: Path) -> 
 def test_security_specialist_on_smollm2_ends_within_its_steps(
     llama_server: Path, tmp_path: Path
 ) -> None:
-    from keel.graphs.context import KeelContext
     from keel.graphs.review import SPECIALISTS
     from keel.local_model import stop_shared_servers
     from keel.models import chat_model
     from keel.nodes.agents.specialist import build_specialist
+    from keel.nodes.context import KeelContext
     from keel.nodes.guards.policy import GuardPolicy
     from keel.settings import Settings
 

@@ -27,7 +27,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
 
 from bench._model import FakeToolModel, lookup
-from keel.graphs.state import GuardedState, GuardEvent
+from keel.core.state import GuardedState, GuardEvent
 from keel.nodes.guards.attach import GUARD_NODES, attach_guards
 from keel.nodes.guards.policy import GuardPolicy
 from keel.ops import prune

@@ -13,9 +13,9 @@ import pytest
 from langchain_core.messages import AIMessage
 from langgraph.types import Command
 
-from keel.graphs.context import KeelContext
 from keel.graphs.pipeline import build_pipeline
 from keel.nodes.agents.specialist import SpecialistSpec
+from keel.nodes.context import KeelContext
 from keel.persistence import DatabaseUnavailableError, open_persistence, safe_serializer
 from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel

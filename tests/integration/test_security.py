@@ -93,9 +93,10 @@ def test_secrets_are_masked_everywhere(keel: KeelRunner, sample_repo: Path, db_u
     }
     with open_persistence(db_url) as persistence:  # the stored state itself
         from keel.runner import Runner
+        from keel.settings import Settings
 
         texts["checkpointed state"] = json.dumps(
-            Runner(persistence).outcome(thread).values, default=str
+            Runner(persistence, Settings.load()).outcome(thread).values, default=str
         )
     secret_findings = [
         f for f in approve.json()["report"]["findings"] if f["rule"].startswith("detect-secrets")

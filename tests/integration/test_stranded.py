@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keel.graphs.context import KeelContext
+from keel.nodes.context import KeelContext
 from keel.persistence import open_persistence
 from keel.runner import Runner
 from keel.sample import build_sample_repo
+from keel.settings import Settings
 
 
 def test_stranded_thread_resumes_from_an_earlier_checkpoint(tmp_path: Path) -> None:
     repo = build_sample_repo(tmp_path / "sample")
     with open_persistence(f"sqlite:///{tmp_path / 'keel.db'}") as persistence:
-        runner = Runner(persistence)
+        runner = Runner(persistence, Settings.load())
         context = KeelContext()
         first = runner.start(
             thread_id="kr-s", graph_input={"repo": str(repo)}, context=context, workflow="review"

@@ -36,6 +36,7 @@ from typing import Any
 from keel.persistence import open_persistence
 from keel.runner import Runner
 from keel.sample import build_sample_repo
+from keel.settings import Settings
 from keel.tools import actions as effects
 
 REVIEWER = "crash-driver"
@@ -146,7 +147,7 @@ class Harness:
         created = 0
         killed_at: dict[int, float] = {}
         with open_persistence(self.database_url) as persistence:
-            runner = Runner(persistence)
+            runner = Runner(persistence, Settings.load())
             while True:
                 if created < self.threads:
                     build_sample_repo(self.repo(created))
@@ -181,7 +182,7 @@ class Harness:
         )
         runs = Counter((line["thread_id"], line["action_id"]) for line in lines)
         with open_persistence(self.database_url) as persistence:
-            runner = Runner(persistence)
+            runner = Runner(persistence, Settings.load())
             for index in range(self.threads):
                 thread = self.thread(index)
                 problems += self._check_thread(runner, persistence, index, thread, runs)

@@ -90,8 +90,9 @@ def test_outage_mid_run_then_resume(outage_pg: PgServer, sample_repo: Path, tmp_
     assert resumed.returncode == 3, resumed.stderr  # went on to the review gate
     with open_persistence(url) as persistence:
         from keel.runner import Runner
+        from keel.settings import Settings
 
-        outcome = Runner(persistence).outcome("kr-outage")
+        outcome = Runner(persistence, Settings.load()).outcome("kr-outage")
         assert outcome.status == "awaiting_approval"
         assert {f["file"] for f in outcome.values["findings"]} >= {
             "inventory/admin.py",

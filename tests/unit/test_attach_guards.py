@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.types import Command
 
-from keel.graphs.state import GuardedState
+from keel.core.state import GuardedState
 from keel.nodes.guards.attach import DEFAULT_GUARDS, GUARD_NODES, attach_guards
 from keel.nodes.guards.base import (
     OK,

@@ -14,15 +14,16 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 from sarif_pydantic import Sarif
 
-from keel.graphs.context import KeelContext
+from keel.core.state import BaselineRef, Finding
 from keel.graphs.pipeline import build_pipeline
-from keel.graphs.state import BaselineRef, Finding
 from keel.nodes import baseline
-from keel.nodes.agents.grounding import ground_findings, stable_fingerprint
+from keel.nodes.agents.grounding import ground_findings
 from keel.nodes.agents.render import merge_findings, render_report
+from keel.nodes.agents.review_gate import check_review_triggers
 from keel.nodes.agents.schemas import ReportedFinding
 from keel.nodes.agents.specialist import SpecialistSpec
-from keel.nodes.guards.review_gate import check_review_triggers
+from keel.nodes.baseline import stable_fingerprint
+from keel.nodes.context import KeelContext
 from keel.sarif import fingerprint as sarif_fingerprint
 from keel.sarif import to_sarif
 from tests.support.gitrepo import commit_files, git, init_repo, two_commit_repo

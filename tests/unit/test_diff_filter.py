@@ -19,9 +19,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from keel.graphs.context import DIFF_FILTERS, KeelContext
+from keel.core.state import Finding, ToolEvidence
 from keel.graphs.pipeline import build_pipeline
-from keel.graphs.state import Finding, ToolEvidence
 from keel.nodes.agents.diff_filter import (
     DIFF_CLASSES,
     SHOWN_BY,
@@ -31,8 +30,9 @@ from keel.nodes.agents.diff_filter import (
     shows,
 )
 from keel.nodes.agents.render import render_report
+from keel.nodes.agents.review_gate import build_review_request, check_review_triggers
 from keel.nodes.agents.specialist import SpecialistSpec
-from keel.nodes.guards.review_gate import build_review_request, check_review_triggers
+from keel.nodes.context import DIFF_FILTERS, KeelContext
 from keel.sarif import to_sarif
 from keel.settings import Settings, SettingsError
 from keel.tools import git
@@ -255,7 +255,7 @@ def test_the_filter_applies_to_reviews_only() -> None:
 def test_settings_and_context_validate_the_filter() -> None:
     assert Settings.load(env={}, dotenv=Path("/nonexistent")).diff_filter == "added"
     settings = Settings.load(env={"KEEL_DIFF_FILTER": "File"}, dotenv=Path("/nonexistent"))
-    assert KeelContext.from_settings(settings).diff_filter == "file"
+    assert settings.run_context().diff_filter == "file"
     with pytest.raises(SettingsError, match="KEEL_DIFF_FILTER='nofilter' is not one of"):
         Settings.load(env={"KEEL_DIFF_FILTER": "nofilter"}, dotenv=Path("/nonexistent"))
     with pytest.raises(ValueError, match="diff_filter must be one of"):

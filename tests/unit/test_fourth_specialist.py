@@ -20,13 +20,13 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from keel.graphs.context import KeelContext
+from keel.core.vocabulary import Effect, team_areas
 from keel.graphs.pipeline import build_pipeline, check_team
 from keel.graphs.review import SPECIALISTS, build_review_graph
-from keel.graphs.vocabulary import Effect, team_areas
 from keel.nodes.actions import proposable_by
 from keel.nodes.agents.schemas import submission_schema
 from keel.nodes.agents.specialist import SpecialistSpec
+from keel.nodes.context import KeelContext
 from keel.offline import OfflinePolicyModel
 from keel.tools.agent_tools import read_file
 from keel.tools.issues import make_issue

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from keel.graphs.review import SPECIALISTS, graph
+from keel.graphs.review import SPECIALISTS, build_review_graph
+from keel.offline import OfflinePolicyModel
+
+graph = build_review_graph(lambda _id: OfflinePolicyModel()).compile(name="review")
 
 SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "review_graph.mmd"
 

@@ -18,7 +18,7 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.graph import StateGraph
 
-from keel.graphs.state import (
+from keel.core.state import (
     GUARD_EVENT_SNAPSHOT_EVERY,
     GuardedState,
     GuardEvent,

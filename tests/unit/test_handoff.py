@@ -13,12 +13,12 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from keel.graphs.context import HANDOFF_STYLES, KeelContext
+from keel.core.state import PlanStep, Task
 from keel.graphs.pipeline import build_pipeline
-from keel.graphs.state import PlanStep, Task
 from keel.nodes.agents.prompts import SPECIALIST_SYSTEM_PROMPT, SPECIALIST_TASK_PROMPT
 from keel.nodes.agents.schemas import SUBMIT_TOOL
 from keel.nodes.agents.specialist import SpecialistSpec, handoff_messages
+from keel.nodes.context import HANDOFF_STYLES, KeelContext
 from keel.nodes.guards.compress import fold
 from keel.nodes.guards.policy import GuardPolicy
 from keel.offline import OfflinePolicyModel, extract_brief, prose_files
@@ -134,7 +134,7 @@ def test_context_and_settings_validate_the_style(tmp_path: Path) -> None:
     assert KeelContext.from_dict({"model": "offline"}).handoff == "packet"  # older threads
     missing = tmp_path / "missing.env"
     settings = Settings.load({"KEEL_HANDOFF": "Summary"}, dotenv=missing)
-    assert KeelContext.from_settings(settings).handoff == "summary"
+    assert settings.run_context().handoff == "summary"
     assert Settings.load({}, dotenv=missing).handoff == "packet"
     with pytest.raises(SettingsError, match="KEEL_HANDOFF='all' is not one of"):
         Settings.load({"KEEL_HANDOFF": "all"}, dotenv=missing)

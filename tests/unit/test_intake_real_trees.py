@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from keel.graphs.state import PipelineState
+from keel.core.state import PipelineState
 from keel.nodes.agents.intake import intake
 from keel.nodes.agents.render import SKIPPED_SHOWN, render_report
 from keel.tools import snapshot

@@ -5,7 +5,7 @@ key (as well as in the message channel, where it still is). Dropping that key fr
 `GuardedState` must not strand a thread whose checkpoints have it: a channel value in the
 checkpoint, or a pending write of a task that finished in the step that paused. The
 "previous" graph here is the agent state plus `summary`; the current one is
-`SpecialistState` without it (whether or not graphs/state.py still declares it), both on
+`SpecialistState` without it (whether or not keel/core/state.py still declares it), both on
 Keel's own SQLite checkpointer.
 """
 
@@ -19,7 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 from typing_extensions import TypedDict
 
-from keel.graphs.state import SpecialistState
+from keel.core.state import SpecialistState
 from keel.persistence import open_persistence
 
 SUMMARY = "## Summary of earlier turns\n- called run_bandit"

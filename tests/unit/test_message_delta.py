@@ -27,7 +27,7 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
 
-from keel.graphs.state import MESSAGE_SNAPSHOT_EVERY, GuardedState, add_message_writes
+from keel.core.state import MESSAGE_SNAPSHOT_EVERY, GuardedState, add_message_writes
 from keel.persistence import safe_serializer
 
 

@@ -10,14 +10,14 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from keel.graphs.context import KeelContext
+from keel.core.state import Finding, PipelineState
 from keel.graphs.pipeline import build_pipeline
-from keel.graphs.state import Finding, PipelineState
 from keel.nodes.agents import repo_rules
 from keel.nodes.agents.intake import config_team, intake
 from keel.nodes.agents.plan_check import check_plan
 from keel.nodes.agents.schemas import Assignment, Plan
 from keel.nodes.agents.specialist import SpecialistSpec
+from keel.nodes.context import KeelContext
 from keel.tools.keel_config import KeelConfig, KeelConfigError, parse_file
 from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel

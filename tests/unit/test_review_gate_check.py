@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from keel.graphs.context import KeelContext
-from keel.nodes.guards.review_gate import (
+from keel.nodes.agents.review_gate import (
     ReviewResponseError,
     build_review_request,
     check_review_triggers,
     parse_review_response,
     sampled,
 )
+from keel.nodes.context import KeelContext
 
 
 def _finding(severity: str) -> dict[str, Any]:

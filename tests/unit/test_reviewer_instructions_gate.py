@@ -14,9 +14,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from keel.graphs.context import KeelContext
 from keel.graphs.pipeline import build_pipeline
 from keel.nodes.agents.specialist import SpecialistSpec
+from keel.nodes.context import KeelContext
 from tests.support.gitrepo import two_commit_repo
 from tests.support.scripted import ScriptedChatModel
 

@@ -14,7 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send, interrupt
 from typing_extensions import TypedDict
 
-from keel.graphs.state import GuardEvent, PendingVerdict, Usage, add_usage
+from keel.core.state import GuardEvent, PendingVerdict, Usage, add_usage
 from keel.registry import ThreadRecord
 from keel.show import SHOW_KEYS, ThreadView, continue_commands, in_flight, render_markdown
 

@@ -17,14 +17,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from keel.graphs.context import KeelContext
+from keel.core.state import PendingAction, PipelineState, ReviewRecord, Task
 from keel.graphs.pipeline import build_pipeline
-from keel.graphs.state import PendingAction, PipelineState, ReviewRecord, Task
 from keel.nodes import actions
 from keel.nodes.actions import NOT_RECORDED, STALE_APPROVAL, execute_actions, validate_action_args
 from keel.nodes.agents import report as report_node
 from keel.nodes.agents.report import report_markdown
 from keel.nodes.agents.specialist import SpecialistSpec
+from keel.nodes.context import KeelContext
 from keel.tools import reviewed_state as rs
 from keel.tools import snapshot
 from keel.tools.git import resolve_range

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keel.graphs.state import add_usage, keep_first, merge_by_id, severity_at_least
+from keel.core.state import add_usage, keep_first, merge_by_id, severity_at_least
 
 
 def test_keep_first_never_rewrites() -> None:

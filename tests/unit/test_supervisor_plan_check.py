@@ -20,12 +20,12 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from pydantic import ValidationError
 
-from keel.graphs.context import KeelContext
 from keel.graphs.pipeline import build_pipeline
 from keel.graphs.review import SPECIALISTS
 from keel.nodes.agents.plan_check import CheckedPlan, check_plan
 from keel.nodes.agents.schemas import Plan, plan_schema
 from keel.nodes.agents.specialist import SpecialistSpec
+from keel.nodes.context import KeelContext
 from tests.support.scripted import ScriptedChatModel
 
 

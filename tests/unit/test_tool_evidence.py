@@ -15,14 +15,14 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from keel.graphs.context import KeelContext
+from keel.core.state import Finding, ToolEvidence
 from keel.graphs.pipeline import build_pipeline
 from keel.graphs.review import SPECIALISTS
-from keel.graphs.state import Finding, ToolEvidence
 from keel.nodes.agents import evidence
 from keel.nodes.agents.confidence import CONTRADICTED_CAP, UNGROUNDED_CAP, computed_confidence
 from keel.nodes.agents.render import merge_findings
 from keel.nodes.agents.schemas import Dismissal
+from keel.nodes.context import KeelContext
 from keel.sample import PLANTED, build_sample_repo
 from tests.support.scripted import ScriptedChatModel
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from keel.graphs.context import KeelContext
+from keel.nodes.context import KeelContext
 from keel.nodes.guards.policy import GuardPolicy
 from keel.settings import Settings, SettingsError
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from keel.graphs.context import KeelContext
+from keel.nodes.agents.review_gate import check_review_triggers, sampled
+from keel.nodes.context import KeelContext
 from keel.nodes.guards.policy import GuardPolicy
-from keel.nodes.guards.review_gate import check_review_triggers, sampled
 
 
 def _finding(file: str, severity: str = "low", rule: str = "X", line: int = 1) -> dict[str, Any]:

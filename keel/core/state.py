@@ -22,7 +22,8 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from keel.graphs.vocabulary import (
+from keel.core.observed import ChangedLines, ReviewedState, SkipKind
+from keel.core.vocabulary import (
     SEVERITY_ORDER,
     Category,
     Decision,
@@ -31,9 +32,6 @@ from keel.graphs.vocabulary import (
     VerdictKind,
     severity_at_least,
 )
-from keel.tools.diffs import ChangedLines
-from keel.tools.reviewed_state import ReviewedState
-from keel.tools.tree import SkipKind
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -145,7 +143,7 @@ class Finding(TypedDict):
     severity: Severity
     """info / low / medium / high / critical."""
     category: Category
-    """The area of the specialist it belongs to (`keel.graphs.vocabulary.Category`)."""
+    """The area of the specialist it belongs to (`keel.core.vocabulary.Category`)."""
     rule: str
     """Rule id of the tool or specialist that raised it (e.g. `B602`)."""
     title: str

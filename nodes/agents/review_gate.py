@@ -31,8 +31,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from keel.graphs.context import KeelContext, current_thread_id
-from keel.graphs.state import (
+from keel.core.state import (
     Finding,
     Handoff,
     PendingAction,
@@ -41,6 +40,7 @@ from keel.graphs.state import (
     ToolEvidence,
     severity_at_least,
 )
+from keel.core.thread import current_thread_id
 from keel.nodes import baseline
 from keel.nodes.actions import (
     ACTION_ORDER,
@@ -51,12 +51,12 @@ from keel.nodes.actions import (
 )
 from keel.nodes.agents.diff_filter import shown
 from keel.nodes.agents.render import merge_findings
+from keel.nodes.context import KeelContext
+from keel.nodes.guards import human_review
+from keel.nodes.guards._verdict import utc_now
+from keel.nodes.guards.feedback import record_feedback
+from keel.nodes.guards.human_review import ALLOWED_DECISIONS, ReviewResponseError, resolve_reviewer
 from keel.tools.instructions import RULE
-
-from . import human_review
-from ._verdict import utc_now
-from .feedback import record_feedback
-from .human_review import ALLOWED_DECISIONS, ReviewResponseError, resolve_reviewer
 
 __all__ = [
     "ALLOWED_DECISIONS",

@@ -1,8 +1,8 @@
 """Run settings of a Keel graph, passed as LangGraph's `context_schema`.
 
-The CLI builds a `KeelContext` from `keel.settings.Settings`; in LangGraph Studio the
-same fields are an assistant's configurable context. `thread_id` is not here: it stays in
-`config["configurable"]`.
+The CLI builds a `KeelContext` from its settings (`keel.settings.Settings.run_context`);
+in LangGraph Studio the same fields are an assistant's configurable context. `thread_id`
+is not here: it stays in `config["configurable"]`.
 
 LangGraph builds a run's context from a dict as `context_schema(**context)`, so the
 fields a run leaves out take the schema's defaults. `KeelContext`'s defaults are the code
@@ -15,15 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, make_dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, get_type_hints
+from typing import Any, Literal, Protocol, get_args, get_type_hints
 
 from langgraph.runtime import Runtime
 
 from keel.nodes.guards.policy import GuardPolicy
 from keel.tools.keel_config import KeelConfig, effective_review
-
-if TYPE_CHECKING:
-    from keel.settings import Settings
 
 __all__ = [
     "DIFF_FILTERS",
@@ -33,7 +30,6 @@ __all__ = [
     "KeelContext",
     "RuntimeNode",
     "context_schema_with_defaults",
-    "current_thread_id",
 ]
 
 HandoffStyle = Literal["packet", "summary", "full"]
@@ -126,22 +122,6 @@ class KeelContext:
                 f"got {self.diff_filter!r}"
             )
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KeelContext:
-        """Build the run context from the process settings."""
-        return cls(
-            model=settings.model,
-            guards=settings.guards,
-            review_min_severity=settings.review_min_severity,
-            review_confidence_threshold=settings.review_confidence_threshold,
-            review_sample_rate=settings.review_sample_rate,
-            publish_path=settings.publish_path,
-            tool_timeout_s=settings.tool_timeout_s,
-            effect_journal=settings.effect_journal,
-            handoff=settings.handoff,
-            diff_filter=settings.diff_filter,
-        )
-
     def to_dict(self) -> dict[str, Any]:
         """Return the context as a JSON-able dict (stored with the thread for resumes)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -219,17 +199,6 @@ def context_schema_with_defaults(defaults: KeelContext) -> type[KeelContext]:
     )
     schema.__module__ = __name__
     return schema
-
-
-def current_thread_id(default: str = "local") -> str:
-    """Return the thread id of the running graph (`config["configurable"]["thread_id"]`)."""
-    from langgraph.config import get_config
-
-    try:
-        config = get_config()
-    except RuntimeError:
-        return default
-    return str(config.get("configurable", {}).get("thread_id") or default)
 
 
 class RuntimeNode(Protocol):
