@@ -67,9 +67,7 @@ def test_the_contracts_hold_on_this_tree() -> None:
 
 def _copy(tmp_path: Path) -> Path:
     """This checkout's `keel` (symlinked subpackages copied as files) and pyproject."""
-    shutil.copytree(
-        ROOT / "keel", tmp_path / "keel", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(ROOT / "keel", tmp_path / "keel", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
