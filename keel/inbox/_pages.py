@@ -183,7 +183,7 @@ async def decide_route(request: Request) -> Response:
             result.decisions,
             reviewer,
             context=KeelContext.from_dict(page.view.record.context),
-            interrupt_ids=submitted,
+            interrupt_ids=submitted or None,
         )
     except DecisionError as exc:
         if exc.status == 400:
