@@ -9,6 +9,8 @@ dependencies come from the development environment's site-packages, added as a p
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,14 +23,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = ("graphs", "nodes", "tools", "evals")
 pytestmark = pytest.mark.slow
+_NOT_SOURCE = (".git", ".venv", ".keel*", "build", "*.egg-info", "__pycache__", ".*_cache")
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source") / "keel"  # setuptools builds in the tree
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(out), str(ROOT)],
+         "-q", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
@@ -52,10 +57,11 @@ def test_only_keel_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing but the wheel
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
          str(wheel)],
-        capture_output=True, text=True, timeout=300, check=False,
+        env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr
     site = subprocess.run(
@@ -75,7 +81,7 @@ def test_only_keel_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
         "print(json.dumps({'keel': keel.tools.__file__, 'missing': missing}))\n"
     )
     run = subprocess.run(
-        [str(python), "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+        [str(python), "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
