@@ -24,11 +24,12 @@ from langgraph.graph import END, START, StateGraph
 from keel.core.state import PipelineInput, PipelineOutput, PipelineState
 from keel.core.vocabulary import Effect, team_areas
 from keel.nodes.actions import execute_actions
+from keel.nodes.agents.intake import make_intake
 from keel.nodes.agents.report import ModelLabel, make_finalize, make_report, report_markdown
 from keel.nodes.agents.review_gate import GUARD_NAME as REVIEW_GATE
 from keel.nodes.agents.review_gate import review_gate
 from keel.nodes.agents.specialist import ModelFactory, SpecialistSpec, build_specialist
-from keel.nodes.agents.supervisor import make_intake, make_supervisor
+from keel.nodes.agents.supervisor import make_supervisor
 from keel.nodes.context import KeelContext
 from keel.tools import effect_of
 

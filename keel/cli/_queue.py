@@ -21,7 +21,7 @@ from keel.cli._common import (
     CliError,
     ThreadCall,
 )
-from keel.graphs.context import KeelContext
+from keel.nodes.context import KeelContext
 from keel.settings import Settings
 
 __all__ = [

@@ -34,13 +34,14 @@ from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.store.postgres import PostgresStore
 from psycopg_pool import ConnectionPool
 
-from keel.graphs.context import KeelContext
 from keel.locks import postgres_lock
+from keel.nodes.context import KeelContext
 from keel.persistence import Persistence, safe_serializer
 from keel.queue._fence import FencedError, FencedPool, begin_attempt, end_attempt
 from keel.queue._repo import refusal
 from keel.registry import PostgresRegistry
 from keel.runner import INPUT_KEY, Runner
+from keel.settings import Settings
 
 __all__ = ["Attempt", "Drained", "fenced_cause", "run_attempt"]
 
@@ -87,7 +88,7 @@ def fenced_runner(attempt: Attempt, epoch: int) -> Iterator[Runner]:
             registry=PostgresRegistry(pool),
             lock=functools.partial(postgres_lock, pool),
         )
-        yield Runner(persistence)
+        yield Runner(persistence, Settings.load())  # the models bound once per attempt
     finally:
         pool.close(timeout=5)
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from procrastinate import App
 
-from keel.graphs.context import KeelContext
 from keel.persistence import open_persistence
 from keel.queue._config import QueueSettings
 from keel.queue._enqueue import enqueue_run
@@ -62,7 +61,7 @@ def enqueue_repositories(
     app: App, persistence: Any, queue_settings: QueueSettings, settings: Settings, roots: list[Path]
 ) -> list[Queued]:
     """Queue one audit per repository; return the threads."""
-    context = KeelContext.from_settings(settings)
+    context = settings.run_context()
     queued: list[Queued] = []
     for root in roots:
         thread_id = new_thread_id()

@@ -23,7 +23,7 @@ from typing import Any
 from procrastinate import App, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
 
-from keel.graphs.context import KeelContext
+from keel.nodes.context import KeelContext
 from keel.persistence import Persistence, describe_url
 from keel.queue._config import QueueSettings
 from keel.queue._names import DECIDE, RESUME, RUN

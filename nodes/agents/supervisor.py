@@ -5,9 +5,6 @@ checks it (`plan_check.check_plan`: salvage, check, cover) and fans the steps ou
 specialists with `Send`, so independent specialists run in parallel; their findings merge
 on the blackboard through the state's reducers. With nothing in scope, or no step left,
 it goes straight to the report.
-
-`make_intake` is importable from here for the graph's wiring; its home is
-`keel.nodes.agents.intake`.
 """
 
 from __future__ import annotations
@@ -25,14 +22,13 @@ from keel.nodes.context import KeelContext, RuntimeNode
 from keel.nodes.guards._verdict import utc_now
 from keel.tools import keel_config
 
-from .intake import make_intake
 from .plan_check import check_plan
 from .prompts import SUPERVISOR_PROMPT
 from .schemas import plan_schema
 from .specialist import ModelFactory, SpecialistSpec
 from .usage import usage_of
 
-__all__ = ["make_intake", "make_supervisor"]
+__all__ = ["make_supervisor"]
 
 
 def _brief(scope: Sequence[str], specialists: Sequence[SpecialistSpec]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.messages import HumanMessage
 from langgraph.types import interrupt
 
 from keel.nodes.guards.feedback import record_feedback
@@ -23,7 +24,7 @@ from keel.nodes.guards.human_review import (
     validate_guard_decision,
 )
 
-__all__ = ["Escalation", "ask_human"]
+__all__ = ["Escalation", "ask_human", "reviewer_advice"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class Escalation:
     def carry_on(self) -> bool:
         """Whether the agent may continue."""
         return self.decision in ("approve", "edit", "respond")
+
+
+def reviewer_advice(decision: Escalation | None) -> list[HumanMessage]:
+    """The reviewer's message for the agent, when the decision carries one."""
+    if decision is None or not decision.message:
+        return []
+    return [HumanMessage(f"A human reviewer says: {decision.message}")]
 
 
 def ask_human(

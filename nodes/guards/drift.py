@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from keel.core.state import GuardedState
 
-from ._escalate import Escalation
+from ._escalate import Escalation, reviewer_advice
 from ._verdict import OK, Verdict, answer_calls
 from .base import Ask, BaseGuard, GuardSettings, Ladder, Phase, Turn, Update, setting
 
@@ -152,8 +152,7 @@ class Drift(BaseGuard[DriftSettings]):
             *answer_calls(messages[-1] if messages else None, f"not run: {verdict.reason}"),
             HumanMessage(_refresh(state)),
         ]
-        if decision is not None and decision.message:
-            replies.append(HumanMessage(f"A human reviewer says: {decision.message}"))
+        replies.extend(reviewer_advice(decision))
         return {"messages": replies}
 
 

@@ -30,7 +30,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 
 from keel.core.state import GuardedState
 
-from ._escalate import Escalation
+from ._escalate import Escalation, reviewer_advice
 from ._memo import ChannelFold, fingerprint
 from ._verdict import OK, Verdict, answer_calls
 from .base import Ask, BaseGuard, GuardSettings, Ladder, Phase, Turn, Update, setting
@@ -229,8 +229,7 @@ class Loop(BaseGuard[LoopSettings]):
         last = messages[-1] if messages else None
         replies: list[BaseMessage] = [*answer_calls(last, f"not run: {verdict.reason}")]
         replies.append(HumanMessage(_nudge_text(verdict.reason)))
-        if decision is not None and decision.message:
-            replies.append(HumanMessage(f"A human reviewer says: {decision.message}"))
+        replies.extend(reviewer_advice(decision))
         return {"messages": replies}
 
 

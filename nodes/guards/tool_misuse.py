@@ -34,7 +34,6 @@ from typing import Any, ClassVar, Final
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
-    HumanMessage,
     InvalidToolCall,
     ToolMessage,
 )
@@ -43,7 +42,7 @@ from pydantic import ValidationError
 
 from keel.core.state import GuardedState
 
-from ._escalate import Escalation
+from ._escalate import Escalation, reviewer_advice
 from ._verdict import OK, Verdict, halt_update
 from .base import BaseGuard, GuardSettings, Ladder, Phase, Turn, Update, setting
 from .loop import LADDER_GUARDS
@@ -233,8 +232,7 @@ class ToolMisuse(BaseGuard[ToolMisuseSettings]):
             problems,
             "not run: another call in the same turn was invalid; repeat it if needed",
         )
-        if decision is not None and decision.message:
-            replies.append(HumanMessage(f"A human reviewer says: {decision.message}"))
+        replies.extend(reviewer_advice(decision))
         return {"messages": replies}
 
     def halt(self, state: GuardedState, verdict: Verdict, agent: str) -> Update:

@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import BaseMessage, ToolMessage
 from pydantic import ValidationError
 
 from keel.core.state import GuardedState
 
-from ._escalate import Escalation
+from ._escalate import Escalation, reviewer_advice
 from ._verdict import OK, Verdict, prior_events
 from .base import Ask, BaseGuard, GuardSettings, Ladder, Phase, Turn, Update, setting
 
@@ -134,8 +134,7 @@ class Validate(BaseGuard[ValidateSettings]):
         ]
         if not any(c["id"] == verdict.detail["call_id"] for c in calls):
             replies.append(error)
-        if decision is not None and decision.message:
-            replies.append(HumanMessage(f"A human reviewer says: {decision.message}"))
+        replies.extend(reviewer_advice(decision))
         return {"messages": replies}
 
 
