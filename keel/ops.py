@@ -4,7 +4,8 @@
   `running` with no heartbeat for `stall_after_s` (the process died or hangs), and
   `awaiting_approval` for longer than `approval_sla_s`.
 * `health` — database reachable, schema migrations applied, model endpoint answering,
-  stalled threads under a limit; usable by a monitor through `keel health`'s exit code.
+  stalled threads under a limit, and with a queue in use the `keel worker` heartbeats and
+  the queue's depth (`keel.queue`); usable by a monitor through `keel health`'s exit code.
 * `prune` — delete finished threads older than N days with LangGraph's own
   `delete_thread` (checkpoints, writes, blobs), plus their ledger entries and registry
   row. The feedback log is kept: it is the training signal.
@@ -22,6 +23,7 @@ from typing import Any
 
 from keel.nodes.ledger import LEDGER_NAMESPACE
 from keel.persistence import Persistence
+from keel.queue import QueueSettings, QueueSettingsError, queue_checks
 from keel.registry import ThreadRecord
 from keel.settings import Settings
 from keel.tools import snapshot
@@ -142,6 +144,11 @@ def health(
             f"{len(stalled)} stalled (limit {max_stalled})",
         )
     )
+    try:
+        stall_s = QueueSettings.load().stall_after_s
+    except QueueSettingsError as exc:
+        return [*checks, Check("queue settings", False, str(exc))]
+    checks += [Check(*check) for check in queue_checks(persistence, stall_after_s=stall_s)]
     return checks
 
 

@@ -15,6 +15,10 @@
     keel health                                database, migrations, model, stalled threads
     keel prune --older-than DAYS [--dry-run]   delete old finished threads
     keel inbox [--host H] [--port P]           the review inbox in the browser (docs/inbox.md)
+    keel review|audit PATH --queue             queue the run for `keel worker` (PostgreSQL)
+    keel approve|reject|resume THREAD --queue  queue the decision or the resume
+    keel batch audit FILE                      queue an audit per repository listed
+    keel worker [--concurrency N] [--queue Q]  run queued work until SIGTERM, then drain
 
 Exit codes (also in the README):
 
@@ -29,7 +33,8 @@ Exit codes (also in the README):
 | 5 | the thread is not in a state for this command (e.g. approve when nothing awaits approval) |
 | 6 | database unavailable |
 | 7 | halted by a guard, or the budget is exhausted (the report is partial) |
-| 8 | the thread is being processed by another process (nothing changed; retry later) |
+| 8 | the thread is being processed by another process (nothing changed; retry later); a
+|   | `keel worker` fenced off a thread it no longer owns exits 8 |
 | 9 | `--fail-on SEVERITY`: a finding at or above SEVERITY remains (0: none does) |
 | 10 | stale approval: the repository moved since the review; nothing approved ran and the
 |   | thread waits at a stale-approval request (`keel rereview` / `keel reject`) |
@@ -50,7 +55,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from keel.cli import _decisions, _inbox, _runs, _views
+from keel.cli import _decisions, _inbox, _queue, _runs, _views
 from keel.cli._common import (
     EXIT_BUSY,
     EXIT_CODES,
@@ -117,6 +122,8 @@ COMMANDS: dict[str, Command] = {
     "reject": OnThread(_decisions.decide, locked=True),
     "resume": OnThread(_decisions.resume, locked=True),
     "dlq retry": OnThread(_decisions.resume, locked=True),
+    "worker": OnDatabase(_queue.worker),
+    "batch audit": OnDatabase(_queue.batch_audit),
 }
 """Every command's handler, by the words that name it on the command line."""
 
@@ -143,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 def _command_name(args: argparse.Namespace) -> str:
     """The words that name the command: `review`, `dlq list`, ..."""
-    sub = getattr(args, "dlq_command", None)
+    sub = getattr(args, "dlq_command", None) or getattr(args, "batch_command", None)
     return f"{args.command} {sub}" if sub else str(args.command)
 
 
@@ -153,6 +160,8 @@ def _dispatch(args: argparse.Namespace, terminal: Terminal) -> int:
     command = COMMANDS.get(name)
     if command is None:
         raise CliError(EXIT_USAGE, f"unknown command {name}")
+    if getattr(args, "queue", False) or name in ("worker", "batch audit"):
+        _queue.require_postgres(settings)  # exit 2 before any database is opened
     prepared = command.prepare(args, settings, terminal) if isinstance(command, Run) else None
     try:
         with open_persistence(settings.database_url) as persistence:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from keel import dismissals
+from keel.cli import _queue
 from keel.cli._common import (
     EXIT_FAILED,
     EXIT_STALE,
@@ -107,6 +108,8 @@ def decide(call: ThreadCall) -> int:
             )
         except dismissals.DismissUsageError as exc:
             raise CliError(EXIT_USAGE, str(exc)) from None
+    if getattr(args, "queue", False):
+        return _queue.enqueue_decision(call, answers)
     try:
         outcome = runner.resume(
             args.thread, context=context, decision=answers, progress=terminal.progress
@@ -126,6 +129,8 @@ def resume(call: ThreadCall) -> int:
     Exit 5 when the thread awaits approval (approve or reject it) or has nothing to resume.
     """
     args, terminal, runner, context = call.args, call.terminal, call.runner, call.context
+    if getattr(args, "queue", False) or _queue.is_queued_thread(call):
+        return _queue.enqueue_resume(call)  # a thread started through the queue stays on it
     outcome = runner.outcome(args.thread)
     if outcome.status == "awaiting_approval":
         raise CliError(

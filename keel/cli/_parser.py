@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="never prompt: leave the thread awaiting approval and print how to continue",
         )
         p.add_argument("--thread", metavar="ID", help="thread id to use (default: a new one)")
+        queued(p)
+
+    def queued(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--queue",
+            action="store_true",
+            help="queue it for `keel worker` instead of running it here (PostgreSQL only)",
+        )
 
     review = sub.add_parser("review", parents=[common, output], help="review a change")
     review.add_argument("path", type=Path)
@@ -70,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     threads = sub.add_parser("threads", parents=[common], help="list threads")
     threads.add_argument(
-        "--status", choices=["running", "awaiting_approval", "done", "failed", "halted"]
+        "--status",
+        choices=["queued", "running", "awaiting_approval", "done", "failed", "halted"],
     )
     threads.add_argument("--limit", type=int, default=50)
 
@@ -121,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", parents=[common, output], help="continue a stopped thread")
     resume.add_argument("thread")
+    for continued in (approve, reject, resume):
+        queued(continued)
 
     history = sub.add_parser("history", parents=[common], help="list a thread's checkpoints")
     history.add_argument("thread")
@@ -134,6 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
         "retry", parents=[common, output], help="re-drive from the last checkpoint"
     )
     dlq_retry.add_argument("thread")
+    queued(dlq_retry)
+
+    work = sub.add_parser(
+        "worker", parents=[common], help="run queued reviews and audits until SIGTERM"
+    )
+    work.add_argument("--concurrency", type=int, default=1, help="jobs at a time (default 1)")
+    work.add_argument(
+        "--queue", dest="queue_name", metavar="NAME", help="queue to serve (KEEL_QUEUE_NAME)"
+    )
+    batch = sub.add_parser("batch", parents=[common], help="queue many runs at once")
+    batch_sub = batch.add_subparsers(dest="batch_command", required=True)
+    batch_audit = batch_sub.add_parser(
+        "audit", parents=[common], help="queue an audit of every repository FILE lists"
+    )
+    batch_audit.add_argument("file", type=Path, metavar="FILE", help="one repository path a line")
 
     health = sub.add_parser("health", parents=[common], help="exit 0 when healthy, 1 when not")
     health.add_argument("--stall-minutes", type=float, default=15.0)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from keel.cli import _queue
 from keel.cli._common import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -120,6 +121,8 @@ def review(call: Call, prepared: Prepared) -> int:
     if runner.persistence.registry.get(thread_id) is not None:
         raise CliError(EXIT_USAGE, f"thread {thread_id} already exists")
     check_repo_config(graph_input)
+    if getattr(args, "queue", False):
+        return _queue.enqueue_run(call, thread_id, graph_input, context)
     terminal.info(
         f"keel {args.command} {graph_input['repo']} — thread {thread_id} — model {context.model}"
         f" — {runner.persistence.kind}"

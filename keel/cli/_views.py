@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from keel import dismissals, ops, show
+from keel import dismissals, ops, queue, show
 from keel.cli._common import (
     EXIT_DONE,
     EXIT_FAILED,
@@ -30,17 +30,19 @@ def threads(call: Call) -> int:
     """`keel threads`: the registry's threads, newest first (`--status`, `--limit`)."""
     args, terminal, runner = call.args, call.terminal, call.runner
     records = runner.persistence.registry.list(status=args.status, limit=args.limit)
+    workers = queue.running_workers(runner.persistence)  # queued threads: who runs what
     if args.json:
-        terminal.emit_json([r.as_dict() for r in records])
+        terminal.emit_json([r.as_dict() | {"worker": workers.get(r.thread_id)} for r in records])
         return EXIT_DONE
     terminal.table(
         "Keel threads",
-        ["thread", "workflow", "status", "findings", "cost", "model", "updated", "repo"],
+        ["thread", "workflow", "status", "worker", "findings", "cost", "model", "updated", "repo"],
         [
             [
                 r.thread_id,
                 r.workflow,
                 r.status,
+                workers.get(r.thread_id, ""),
                 str(r.findings),
                 f"${r.cost_usd:.4f}",
                 r.model,

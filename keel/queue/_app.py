@@ -69,6 +69,7 @@ class WorkerRuntime:
             max_attempts=self.queue_settings.max_attempts,
             worker=self.name,
             frozen_after_s=self.queue_settings.stall_after_s,
+            settings=self.settings,
             decision=decision,
         )
         try:

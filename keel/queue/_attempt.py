@@ -66,6 +66,8 @@ class Attempt:
     worker: str
     frozen_after_s: float
     """A fenced session idle in a transaction this long is ended by the server."""
+    settings: Settings
+    """The worker's settings (its model endpoints, tools)."""
     decision: dict[str, Any] | None = None
 
 
@@ -88,7 +90,7 @@ def fenced_runner(attempt: Attempt, epoch: int) -> Iterator[Runner]:
             registry=PostgresRegistry(pool),
             lock=functools.partial(postgres_lock, pool),
         )
-        yield Runner(persistence, Settings.load())  # the models bound once per attempt
+        yield Runner(persistence, attempt.settings)
     finally:
         pool.close(timeout=5)
 
