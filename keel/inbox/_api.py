@@ -2,7 +2,7 @@
 
 * `GET /api/threads?status=S&limit=N` — the registry's threads, newest first, as
   `keel threads --json` prints them, each with the queue's fields (`waiting`, `severity`,
-  `counts`, `triggers`, `guard`, `actions`, `age_s`); `status` one of `_pages.STATUSES`
+  `counts`, `triggers`, `guard`, `actions`, `age_s`); `status` one of `_queue.STATUSES`
   (absent: every thread), else 400.
 * `GET /api/threads/{id}` — exactly `keel show THREAD --json` (`keel.show.SHOW_KEYS`).
 * `POST /api/threads/{id}/decisions` — body `{"decisions": [...], "reviewer": "name",
@@ -27,10 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from keel.inbox._app import inbox_of
 from keel.inbox._decide import DecisionError, decide
-from keel.inbox._pages import STATUSES
-from keel.inbox._queue import now_utc, queue
+from keel.inbox._queue import STATUSES, now_utc, queue
+from keel.inbox._render import inbox_of
 from keel.nodes.context import KeelContext
 from keel.show import thread_view
 

@@ -1,4 +1,4 @@
-"""The inbox's Starlette application: shared state, templates, errors and security headers.
+"""The inbox's Starlette application: routes, templates, errors and security headers.
 
 `create_app(runner, settings, tokens=None)` mounts the pages (`_pages.py`), the JSON API
 (`_api.py`) and the static files on one app over an open `Runner`; `tokens=None` reads
@@ -17,7 +17,6 @@ Contracts:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -31,67 +30,19 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from keel.inbox._auth import CSRF_COOKIE, CSRF_FIELD, Gate, User, load_tokens
+from keel.inbox import _api, _pages
+from keel.inbox._auth import Gate, load_tokens
 from keel.inbox._errors import database_errors, unavailable_message
+from keel.inbox._render import Inbox, inbox_of, render, wants_json
 from keel.runner import Runner
 from keel.settings import Settings
 
-__all__ = ["Inbox", "create_app", "inbox_of", "render", "wants_json"]
+__all__ = ["create_app"]
 
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-
-
-@dataclass(frozen=True)
-class Inbox:
-    """What every route shares."""
-
-    runner: Runner
-    settings: Settings
-    gate: Gate
-    templates: Jinja2Templates
-
-
-def inbox_of(request: Request) -> Inbox:
-    """The app's shared state."""
-    inbox: Inbox = request.app.state.inbox
-    return inbox
-
-
-def wants_json(request: Request) -> bool:
-    """Whether the request is to the JSON API."""
-    return request.url.path.startswith("/api/")
-
-
-def render(
-    request: Request,
-    name: str,
-    context: Mapping[str, Any] | None = None,
-    *,
-    status: int = 200,
-    user: User | None = None,
-) -> Response:
-    """A page, with the common context (user, open warning, CSRF token) and cookie."""
-    inbox = inbox_of(request)
-    csrf = inbox.gate.csrf_value(request)
-    response = inbox.templates.TemplateResponse(
-        request,
-        name,
-        {
-            "user": user,
-            "open": inbox.gate.open,
-            "csrf_field": CSRF_FIELD,
-            "csrf": csrf,
-            "database": inbox.runner.persistence.kind,
-            **(context or {}),
-        },
-        status_code=status,
-    )
-    if request.cookies.get(CSRF_COOKIE) != csrf:
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", path="/")
-    return response
 
 
 class _SecurityHeaders(BaseHTTPMiddleware):
@@ -131,8 +82,6 @@ def create_app(
     runner: Runner, settings: Settings, *, tokens: Mapping[str, str] | None = None
 ) -> Starlette:
     """The inbox on `runner`'s database; `tokens` default to `KEEL_API_TOKENS`."""
-    from keel.inbox import _api, _pages
-
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("keel.inbox", "templates"),
         autoescape=True,

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from keel.inbox._errors import database_errors
 from keel.locks import ThreadBusyError
 from keel.nodes.actions import STALE_APPROVAL, validate_decision_args
 from keel.nodes.context import KeelContext
@@ -195,6 +196,4 @@ def _decide_locked(
 
 
 def _database_error(exc: BaseException) -> bool:
-    from keel.inbox._errors import database_errors
-
     return isinstance(exc, database_errors())

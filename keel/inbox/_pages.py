@@ -25,18 +25,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from keel.core.vocabulary import SEVERITIES
-from keel.inbox._app import inbox_of, render
 from keel.inbox._auth import CSRF_FIELD, SESSION_COOKIE, User
 from keel.inbox._decide import DecisionError, decide
 from keel.inbox._forms import FormResult, decisions_from_form
 from keel.inbox._packet import ThreadPage, thread_page
-from keel.inbox._queue import SORTS, filter_rows, now_utc, queue, sort_rows
+from keel.inbox._queue import SORTS, STATUSES, filter_rows, now_utc, queue, sort_rows
+from keel.inbox._render import inbox_of, render
 from keel.nodes.context import KeelContext
 
-__all__ = ["STATUSES", "routes"]
-
-STATUSES = ("awaiting_approval", "running", "done", "failed", "halted", "budget_exhausted")
-"""The statuses the queue may show (`all`: every one)."""
+__all__ = ["routes"]
 
 
 def _duration(seconds: float) -> str:

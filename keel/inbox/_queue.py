@@ -23,7 +23,10 @@ from keel.core.vocabulary import SEVERITIES, SEVERITY_ORDER
 from keel.registry import ThreadRecord
 from keel.runner import Runner
 
-__all__ = ["SORTS", "QueueRow", "filter_rows", "now_utc", "queue", "sort_rows"]
+__all__ = ["SORTS", "STATUSES", "QueueRow", "filter_rows", "now_utc", "queue", "sort_rows"]
+
+STATUSES = ("awaiting_approval", "running", "done", "failed", "halted", "budget_exhausted")
+"""The registry statuses the queue may show (the page adds `all`)."""
 
 SORTS = ("age", "severity", "repo")
 """How the queue may be sorted: oldest first, most severe first, by repository."""

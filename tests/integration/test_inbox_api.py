@@ -31,13 +31,15 @@ from keel.show import SHOW_KEYS
 from tests._pg import database_url, drop_database
 
 
-def _keel(tmp_path: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _keel(
+    tmp_path: Path, db: str, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "OPENAI_"))}
     env |= {
         "KEEL_DATABASE_URL": db,
         "KEEL_HOME": str(tmp_path / "home"),
         "KEEL_REVIEWER": "cli-reviewer",
-    }
+    } | (extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "keel.cli", *args],
         env=env,
@@ -80,8 +82,10 @@ class Paused:
         ]
 
 
-def _review(tmp_path: Path, db: str, repo: Path) -> str:
-    done = _keel(tmp_path, db, "review", str(repo), "--no-input", "--json", "--quiet")
+def _review(tmp_path: Path, db: str, repo: Path, extra_env: dict[str, str] | None = None) -> str:
+    done = _keel(
+        tmp_path, db, "review", str(repo), "--no-input", "--json", "--quiet", extra_env=extra_env
+    )
     assert done.returncode == 3, done.stderr
     thread_id: str = json.loads(done.stdout)["thread_id"]
     return thread_id
@@ -376,6 +380,47 @@ def test_a_stale_form_is_409_already_decided(paused: Paused) -> None:
     )
     assert wrong.status_code == 409
     assert paused.status() == "awaiting_approval"
+
+
+def test_a_guard_escalation_is_decided_on_the_same_page(tmp_path: Path, sqlite_url: str) -> None:
+    repo = build_sample_repo(tmp_path / "sample")
+    thread_id = _review(tmp_path, sqlite_url, repo, {"KEEL_GUARD_BUDGET_TOKENS": "1200"})
+    settings = Settings.load(env={"KEEL_DATABASE_URL": sqlite_url}, dotenv=tmp_path / "no.env")
+    with open_persistence(sqlite_url) as persistence:
+        runner = Runner(persistence, settings)
+        client = TestClient(create_app(runner, settings, tokens={}), follow_redirects=False)
+        (row,) = client.get("/api/threads", params={"status": "awaiting_approval"}).json()
+        assert row["guard"] == "budget"
+        asks = len(row["actions"])
+        assert asks >= 1 and set(row["actions"]) == {"grant_budget"}
+        page = client.get(f"/threads/{thread_id}")
+        assert "Waiting: budget guard on" in page.text
+        token = client.cookies.get(CSRF_COOKIE)
+        form = {"csrf_token": token, "reviewer": "erin"}
+        form |= {f"decision-{i}": "edit" for i in range(asks)}
+        bad = form | {f"args-{i}": '{"tokens": -5}' for i in range(asks)}
+        refused = client.post(f"/threads/{thread_id}/decide", data=bad)
+        assert refused.status_code == 400
+        assert "invalid arguments for grant_budget" in refused.text
+        assert runner.outcome(thread_id).status == "awaiting_approval"
+        good = form | {f"args-{i}": '{"tokens": 50000}' for i in range(asks)}
+        assert client.post(f"/threads/{thread_id}/decide", data=good).status_code == 303
+        gate = client.get(f"/api/threads/{thread_id}").json()
+        assert gate["status"] == "awaiting_approval"  # now at the review gate
+        names = [a["name"] for r in gate["review_requests"] for a in r["action_requests"]]
+        assert names == ["apply_autofix", "run_tests", "publish_review"]
+        assert {"tokens": 50000}.items() <= gate["report"]["budget_grants"][0].items()
+        done = client.post(
+            f"/api/threads/{thread_id}/decisions",
+            json={"decisions": [{"type": "reject", "message": "no"}] * 3, "reviewer": "erin"},
+            headers={"X-CSRF-Token": token or ""},
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "done"
+        entries = list(iter_feedback(persistence.store))
+        assert {e["reviewer"] for e in entries} == {"erin"}
+        assert len(entries) == asks + 1  # each escalation, then the gate
+    assert _git(repo, "status", "--porcelain") == ""
 
 
 # ------------------------------------------------------------------ auth
