@@ -4,9 +4,10 @@
 returns) and adds what a reviewer reads before deciding:
 
 * every pending request with its triggers, confidence and uncertainty, and each action
-  as a form: its arguments as JSON, the decisions its review config allows, the JSON
-  schema an edit is checked against (the action registry's model or the guard
-  decision's), a proposed patch as a diff;
+  as a form: its arguments as JSON (secrets masked; an argument holding one is left
+  out of the edit box, so an edit keeps its real value), the decisions its review
+  config allows, the JSON schema an edit is checked against (the action registry's
+  model or the guard decision's), a proposed patch as a diff;
 * the evidence: each finding the report shows, most severe first, as the flagged lines
   with `AROUND` lines of context and the reviewed change's hunk (`_code.Source`);
 * each specialist's handoff: summary, confidence, the confidence basis (what the model
@@ -35,6 +36,7 @@ from keel.nodes.guards.human_review import GUARD_DECISIONS
 from keel.registry import ThreadRecord
 from keel.runner import Runner
 from keel.show import ThreadView, thread_view
+from keel.tools.issues import mask_secrets
 
 __all__ = ["ActionForm", "EvidenceView", "RequestView", "ThreadPage", "thread_page"]
 
@@ -52,6 +54,10 @@ class ActionForm:
     name: str
     description: str
     args_json: str
+    """Its proposed arguments as JSON, secrets masked (for reading)."""
+    edit_json: str
+    """The edit box's start: the arguments without any whose value holds a masked secret
+    (an edit merges over the proposed arguments, so a left-out one keeps its real value)."""
     allowed: list[str]
     schema_json: str
     """The JSON schema of its arguments ("{}" when it takes none the inbox knows)."""
@@ -99,6 +105,15 @@ class ThreadPage:
         return self.view.status == "awaiting_approval" and bool(self.requests)
 
 
+def _editable(args: Mapping[str, Any]) -> str:
+    clean = {}
+    for key, value in args.items():
+        text = json.dumps(value, default=str)
+        if mask_secrets(text) == text:
+            clean[key] = value
+    return json.dumps(clean, indent=2, default=str)
+
+
 def _schema(name: str) -> str:
     model = _SCHEMAS.get(name)
     return json.dumps(model.model_json_schema() if model is not None else {})
@@ -123,7 +138,8 @@ def _requests(view: ThreadView) -> list[RequestView]:
                     interrupt_id=str(request["interrupt_id"]),
                     name=str(action["name"]),
                     description=str(action.get("description", "")),
-                    args_json=json.dumps(args, indent=2, default=str),
+                    args_json=mask_secrets(json.dumps(args, indent=2, default=str)),
+                    edit_json=_editable(args),
                     allowed=allowed.get(str(action["name"]), []),
                     schema_json=_schema(str(action["name"])),
                     patch=diff_lines(diff) if isinstance(diff, str) and diff else None,

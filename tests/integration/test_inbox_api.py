@@ -507,3 +507,11 @@ def test_a_database_that_went_away_is_a_clear_error_page(tmp_path: Path, pg_admi
             assert "database unavailable" in api.json()["error"]
     finally:
         drop_database(pg_admin_url, name)
+
+
+def test_an_argument_holding_a_secret_is_masked_and_left_out_of_the_edit_box() -> None:
+    from keel.inbox._packet import _editable
+
+    key = "AKIA" + "4R7TXQ2MZ9LKD3WB"
+    args = {"path": "R.md", "diff": f'+S3_ACCESS_KEY_ID = "{key}"\n'}
+    assert json.loads(_editable(args)) == {"path": "R.md"}
