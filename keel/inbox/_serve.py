@@ -4,8 +4,9 @@
 says where it listens and whether it is open (no `KEEL_API_TOKENS`: everyone who can
 reach the port may read every thread and decide) or which identities may log in, and
 warns loudly when it is open on an address other machines can reach. It returns when
-uvicorn stops (Ctrl-C). A port already in use is `OSError` from uvicorn's bind, reported
-by uvicorn and turned into a non-zero return here.
+uvicorn stops (Ctrl-C). A port already in use is reported by uvicorn, which then calls
+`sys.exit(3)` (3 is Keel's "awaiting approval"): `serve` catches it and returns False,
+so `keel inbox` exits 1.
 """
 
 from __future__ import annotations
@@ -58,5 +59,8 @@ def serve(
         identities = ", ".join(sorted(set(gate.tokens.values())))
         say(f"keel inbox: auth on: {len(gate.tokens)} token(s) for {identities}")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits 3 when it cannot bind: Keel's "awaiting approval"
+        return False
     return bool(server.started)
