@@ -158,3 +158,18 @@ def test_browser_edits_the_publish_path_approves_and_the_thread_ends_done(
     assert shown["status"] == "done"
     exported = keel("feedback", "export")
     assert '"reviewer": "browser-reviewer"' in exported.stdout
+
+
+def test_the_queue_shows_a_thread_that_arrives_while_it_is_open(
+    keel: KeelRunner, tmp_path: Path, inbox_url: str, page: Page
+) -> None:
+    from keel.sample import build_sample_repo
+
+    page.goto(inbox_url + "/")
+    expect(page.locator("p.empty")).to_be_visible()  # nothing waits yet
+    repo = build_sample_repo(tmp_path / "arriving")
+    paused = keel("review", str(repo), "--no-input", "--json", "--quiet")
+    assert paused.code == 3, paused.stderr
+    thread_id = paused.json()["thread_id"]
+    # no navigation by the test: the page's own poll (every 10 s) notices and reloads
+    expect(page.get_by_role("link", name=thread_id)).to_be_visible(timeout=30_000)
