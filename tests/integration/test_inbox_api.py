@@ -151,6 +151,18 @@ def test_queue_and_api_show_the_paused_review_like_the_cli(paused: Paused) -> No
 
     assert client.get("/api/threads", params={"status": "nonsense"}).status_code == 400
 
+    def listed(**params: str) -> bool:
+        answer = client.get("/", params=params)
+        assert answer.status_code == 200
+        return f"/threads/{paused.thread_id}" in answer.text
+
+    assert listed(severity="high", trigger="side effect", repo=paused.repo.name, sort="severity")
+    assert not listed(severity="critical")
+    assert not listed(trigger="guard:")
+    assert not listed(repo="no-such-repository")
+    assert not listed(status="done")
+    assert listed(status="all", sort="repo")
+
 
 def test_thread_page_shows_evidence_as_code_with_lines_and_hunk(paused: Paused) -> None:
     page = paused.client().get(f"/threads/{paused.thread_id}")
