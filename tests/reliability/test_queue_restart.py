@@ -1,0 +1,86 @@
+"""`pg_ctl restart` while `keel worker`s run queued reviews: they reconnect, every thread ends.
+
+A private server this test restarts (tests/_pg.py), two workers, two queued reviews on
+the offline policy over HTTP (slow enough that the restart lands mid-run). After the
+restart a worker whose listener died stops, finishes its job, logs that it lost PostgreSQL
+and reconnects; jobs that were running are retried from their checkpoints if their worker
+stopped heartbeating; every thread reaches the review gate, and work queued after the
+restart is served.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keel.sample import build_sample_repo
+from tests._pg import PgServer
+from tests.support.queue import QueueCluster, slow_offline_model, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+@pytest.fixture
+def restart_pg() -> Iterator[PgServer]:
+    server = PgServer().start()
+    server.create_database("keel")
+    try:
+        yield server
+    finally:
+        if not server.running:
+            server.resume_serving()
+        server.stop()
+
+
+def test_workers_reconnect_after_pg_restart(restart_pg: PgServer, tmp_path: Path) -> None:
+    repos = [build_sample_repo(tmp_path / f"repo{n}") for n in range(2)]
+    with slow_offline_model(0.1) as model:
+        cluster = QueueCluster(restart_pg.url("keel"), tmp_path, env=model)
+        threads = [
+            cluster.keel("review", str(r), "--queue", "--json").json()["thread_id"] for r in repos
+        ]
+        try:
+            workers = [cluster.start_worker(), cluster.start_worker()]
+            wait_for(
+                "a review mid-run",
+                lambda: any(cluster.status(t) == "running" for t in threads),
+                60,
+                every=0.05,
+            )
+            restart_pg.halt("fast")
+            time.sleep(1.0)
+            restart_pg.resume_serving()
+
+            def settled() -> bool:
+                return all(cluster.status(t) == "awaiting_approval" for t in threads)
+
+            wait_for("every review after the restart", settled, 120, every=0.5)
+            # a worker whose listener died with the old server stops, then reconnects
+            wait_for(
+                "the workers to reconnect",
+                lambda: "reconnecting" in "".join(w.text() for w in workers),
+                60,
+                every=0.5,
+            )
+            later = [
+                cluster.keel("audit", str(r), "--queue", "--json").json()["thread_id"]
+                for r in repos[:1]
+            ]
+            wait_for(
+                "work queued after the restart",
+                lambda: all(cluster.status(t) == "awaiting_approval" for t in later),
+                90,
+                every=0.5,
+            )
+            assert all(w.proc.poll() is None for w in workers), [w.text() for w in workers]
+        finally:
+            cluster.stop_all()
+    logs = "".join(w.text() for w in workers)
+    assert "lost PostgreSQL" in logs, logs[-3000:]
+    for thread in threads:
+        attempts = cluster.attempts(thread)
+        assert attempts[-1]["outcome"].startswith("awaiting"), attempts
+        assert [a["epoch"] for a in attempts] == list(range(1, len(attempts) + 1))
