@@ -68,8 +68,7 @@ def decide(call: ThreadCall) -> int:
     Exit 5 when nothing awaits approval, 10 when approving a stale approval (nothing runs),
     2 for a malformed `--edit`, an invalid decision or a bad `--dismiss`.
     """
-    args, terminal, runner, settings = call.args, call.terminal, call.runner, call.settings
-    context = call.context
+    args, runner, settings = call.args, call.runner, call.settings
     outcome = runner.outcome(args.thread)
     if outcome.status != "awaiting_approval" or not outcome.interrupts:
         raise CliError(
@@ -110,17 +109,7 @@ def decide(call: ThreadCall) -> int:
             raise CliError(EXIT_USAGE, str(exc)) from None
     if getattr(args, "queue", False):
         return _queue.enqueue_decision(call, answers)
-    try:
-        outcome = runner.resume(
-            args.thread, context=context, decision=answers, progress=terminal.progress
-        )
-    except database_errors():
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise CliError(
-            EXIT_FAILED, f"thread {args.thread} failed: {type(exc).__name__}: {exc}"
-        ) from None
-    return print_outcome(args, terminal, outcome)
+    return _resume(call, answers)
 
 
 def resume(call: ThreadCall) -> int:
@@ -128,7 +117,7 @@ def resume(call: ThreadCall) -> int:
 
     Exit 5 when the thread awaits approval (approve or reject it) or has nothing to resume.
     """
-    args, terminal, runner, context = call.args, call.terminal, call.runner, call.context
+    args, runner = call.args, call.runner
     if getattr(args, "queue", False) or _queue.is_queued_thread(call):
         return _queue.enqueue_resume(call)  # a thread started through the queue stays on it
     outcome = runner.outcome(args.thread)
@@ -145,8 +134,20 @@ def resume(call: ThreadCall) -> int:
             EXIT_WRONG_STATE,
             f"thread {args.thread} has nothing to resume (status: {outcome.status})",
         )
+    return _resume(call, None)
+
+
+def _resume(call: ThreadCall, decision: dict[str, Any] | None) -> int:
+    """Resume the thread (with the reviewer's answers, if any) and print where it ends.
+
+    A database failure propagates (exit 6); any other error is exit 1, and the thread is
+    left as its last checkpoint says (`keel resume` retries it).
+    """
+    args, terminal = call.args, call.terminal
     try:
-        outcome = runner.resume(args.thread, context=context, progress=terminal.progress)
+        outcome = call.runner.resume(
+            args.thread, context=call.context, decision=decision, progress=terminal.progress
+        )
     except database_errors():
         raise
     except Exception as exc:  # noqa: BLE001
