@@ -8,7 +8,8 @@
 * `POST /api/threads/{id}/decisions` — body `{"decisions": [...], "reviewer": "name",
   "interrupt_ids": [...]?}`: one decision per pending action across every pending
   interrupt, validated like `keel approve` (`_decide.py`); answers the thread's
-  `keel show --json` after the resume plus `"reviewer"` (200), or `{"error"}` with 400
+  `keel show --json` after the resume plus `"reviewer"` and `"queued_job"` (the worker's
+  job id for a thread on the queue, else null) (200), or `{"error"}` with 400
   (malformed body, invalid decision), 403 (CSRF), 404, 409 (not waiting — the message
   has its status and who decided —, decided meanwhile, busy, stale), 500 (the run failed).
 
@@ -27,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from keel.inbox._decide import DecisionError, decide
+from keel.inbox._decide import DecisionError, decide, queued
 from keel.inbox._queue import STATUSES, now_utc, queue
 from keel.inbox._render import inbox_of
 from keel.nodes.context import KeelContext
@@ -99,7 +100,7 @@ async def post_decisions(request: Request) -> Response:
         else (str(body.get("reviewer") or "").strip()[:200] or inbox.settings.reviewer)
     )
     try:
-        await run_in_threadpool(
+        decided = await run_in_threadpool(
             decide,
             inbox.runner,
             thread_id,
@@ -107,13 +108,14 @@ async def post_decisions(request: Request) -> Response:
             reviewer,
             context=KeelContext.from_dict(record.context),
             interrupt_ids=ids,
+            on_queue=queued(record.context),
         )
     except DecisionError as exc:
         return _error(exc.status, exc.message)
     fresh = await run_in_threadpool(inbox.runner.persistence.registry.get, thread_id)
     view = await run_in_threadpool(thread_view, inbox.runner, fresh or record)
     payload = json.loads(json.dumps(view.as_json(), default=str))
-    return JSONResponse(payload | {"reviewer": reviewer})
+    return JSONResponse(payload | {"reviewer": reviewer, "queued_job": decided.job})
 
 
 def routes() -> list[BaseRoute]:

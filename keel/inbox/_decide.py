@@ -13,7 +13,10 @@ pending action request, across every pending interrupt in order (the shape of
 4. validates every interrupt's answer with the review protocol and the action registry
    (`human_review.parse_review_response` + `actions.validate_decision_args`, the same
    checks the review gate applies) -> 400 on any problem, nothing sent;
-5. resumes the thread in this process with `{"decisions", "reviewer"}` per interrupt.
+5. resumes the thread in this process with `{"decisions", "reviewer"}` per interrupt —
+   or, for a thread started through the queue (`keel review --queue`: workers are in
+   use), defers the same answers to a `keel worker` (`keel.queue.enqueue_decision`, as
+   `keel approve --queue`); while that job waits or runs, another decision is 409.
 
 The review gate records the decision in the feedback log with the packet it answered.
 Failure modes: a database error propagates (the caller shows it; the thread is untouched
@@ -25,8 +28,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from keel import queue
 from keel.inbox._errors import database_errors
 from keel.locks import ThreadBusyError
 from keel.nodes.actions import STALE_APPROVAL, validate_decision_args
@@ -39,11 +44,24 @@ from keel.nodes.guards.human_review import (
 )
 from keel.runner import Outcome, Runner
 
-__all__ = ["DecisionError", "decide", "decided_by", "pending_requests"]
+__all__ = ["Decided", "DecisionError", "decide", "decided_by", "pending_requests", "queued"]
 
 _deciding: dict[str, str] = {}
 """Threads this process is resuming right now, with who decided (for the 409 message)."""
 _deciding_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What a decision did: resumed here (`outcome`) or queued for a worker (`job`)."""
+
+    outcome: Outcome | None
+    job: int | None
+
+
+def queued(record_context: Mapping[str, Any]) -> bool:
+    """Whether the thread was started through the queue, so a worker continues it."""
+    return queue.QUEUE_KEY in record_context
 
 
 class DecisionError(Exception):
@@ -125,8 +143,11 @@ def decide(
     *,
     context: KeelContext,
     interrupt_ids: Sequence[str] | None = None,
-) -> Outcome:
+    on_queue: bool = False,
+) -> Decided:
     """Validate `decisions` and resume the thread with them; see the module docstring.
+
+    `on_queue`: defer the resume to a worker (the thread was started through the queue).
 
     Raises:
         DecisionError: 400 invalid, 409 not waiting / already decided / busy / stale,
@@ -138,7 +159,7 @@ def decide(
                 _deciding[thread_id] = reviewer
             try:
                 return _decide_locked(
-                    runner, thread_id, decisions, reviewer, context, interrupt_ids
+                    runner, thread_id, decisions, reviewer, context, interrupt_ids, on_queue
                 )
             finally:
                 with _deciding_lock:
@@ -161,7 +182,14 @@ def _decide_locked(
     reviewer: str,
     context: KeelContext,
     interrupt_ids: Sequence[str] | None,
-) -> Outcome:
+    on_queue: bool,
+) -> Decided:
+    if on_queue and queue.pending_jobs(runner.persistence, thread_id):
+        raise DecisionError(
+            409,
+            f"thread {thread_id} was already decided: its decision is queued for a worker; "
+            "reload to see the outcome",
+        )
     outcome = runner.outcome(thread_id)
     if outcome.status != "awaiting_approval" or not outcome.interrupts:
         raise _not_waiting(runner, thread_id, outcome)
@@ -185,14 +213,27 @@ def _decide_locked(
             f"nothing approved can run — reject it, or `keel rereview {thread_id}`",
         )
     answers = _answers(outcome, decisions, reviewer)
+    if on_queue:
+        return Decided(None, _enqueue(runner, thread_id, answers))
     try:
-        return runner.resume(thread_id, context=context, decision=answers)
+        return Decided(runner.resume(thread_id, context=context, decision=answers), None)
     except Exception as exc:
         if _database_error(exc):
             raise
         raise DecisionError(
             500, f"thread {thread_id} failed: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def _enqueue(runner: Runner, thread_id: str, answers: dict[str, Any]) -> int:
+    try:
+        settings = queue.QueueSettings.load()
+        with queue.open_queue(runner.persistence) as app:
+            return queue.enqueue_decision(app, runner.persistence, settings, thread_id, answers)
+    except queue.AlreadyQueuedError as exc:
+        raise DecisionError(409, str(exc)) from None
+    except (queue.QueueSettingsError, queue.QueueUnavailableError) as exc:
+        raise DecisionError(500, f"cannot queue the decision: {exc}") from None
 
 
 def _database_error(exc: BaseException) -> bool:

@@ -100,9 +100,19 @@ class ThreadPage:
     patches: list[list[CodeLine]] = field(default_factory=list)
 
     @property
+    def queued(self) -> bool:
+        """Whether a worker has the thread's next job (a queued decision or run)."""
+        return self.view.record.status == "queued"
+
+    @property
     def waiting(self) -> bool:
-        """Whether the thread awaits a decision."""
-        return self.view.status == "awaiting_approval" and bool(self.requests)
+        """Whether the thread awaits a decision (not one already queued for a worker)."""
+        return self.view.status == "awaiting_approval" and bool(self.requests) and not self.queued
+
+    @property
+    def live_status(self) -> str:
+        """The status the page shows: `queued` while a worker has the thread's next job."""
+        return "queued" if self.queued else self.view.status
 
 
 def _editable(args: Mapping[str, Any]) -> str:

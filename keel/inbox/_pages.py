@@ -8,7 +8,8 @@
   (`_forms.py`) and decided (`_decide.py`); a form error or an invalid decision shows
   the form again with the problem (400, nothing sent); a thread not waiting any more, or
   decided meanwhile, is a 409 page; success redirects (303) to the thread page, which
-  then shows the final report.
+  then shows the final report (or, for a thread on the queue, that a worker has the
+  decision, reloading until it finishes).
 * `GET|POST /login`, `POST /logout` — sessions from a token (`_auth.py`); without
   tokens the login page says the inbox is open.
 
@@ -26,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from keel.core.vocabulary import SEVERITIES
 from keel.inbox._auth import CSRF_FIELD, SESSION_COOKIE, User
-from keel.inbox._decide import DecisionError, decide
+from keel.inbox._decide import DecisionError, decide, queued
 from keel.inbox._forms import FormResult, decisions_from_form
 from keel.inbox._packet import ThreadPage, thread_page
 from keel.inbox._queue import SORTS, STATUSES, filter_rows, now_utc, queue, sort_rows
@@ -181,6 +182,7 @@ async def decide_route(request: Request) -> Response:
             reviewer,
             context=KeelContext.from_dict(page.view.record.context),
             interrupt_ids=submitted or None,
+            on_queue=queued(page.view.record.context),
         )
     except DecisionError as exc:
         if exc.status == 400:

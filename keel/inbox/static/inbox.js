@@ -1,7 +1,7 @@
 // Keel inbox: the only script. No framework, no build step, nothing fetched from elsewhere.
 // 1. queue: poll the API and reload when the set of waiting threads changes;
-// 2. thread: reload while a process works on it; check edited arguments against the
-//    action's JSON schema before submitting (the server checks again; this only saves a trip).
+// 2. thread: reload while a process or a queued job works on it; check edited arguments against
+//    the action's JSON schema before submitting (the server checks again; this only saves a trip).
 "use strict";
 
 function checkArgs(schema, text) {
@@ -69,7 +69,7 @@ function pollQueue(body) {
 document.addEventListener("DOMContentLoaded", () => {
   const body = document.body;
   if (body.dataset.page === "queue") pollQueue(body);
-  if (body.dataset.page === "thread" && body.dataset.status === "running") setTimeout(() => location.reload(), 3000);
+  if (body.dataset.page === "thread" && ["running", "queued"].includes(body.dataset.status)) setTimeout(() => location.reload(), 3000);
   const form = document.getElementById("decision-form");
   if (form) guardForm(form);
 });
