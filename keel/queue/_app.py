@@ -118,7 +118,8 @@ def worker_app(runtime: WorkerRuntime) -> App:
     def resume(context: JobContext, thread_id: str) -> str:
         return runtime.job(app, context, RESUME, thread_id, None)
 
-    @app.periodic(cron=f"*/{settings.sweep_every_s} * * * * *", periodic_id="stalls")
+    # croniter: the optional 6th field, seconds, comes last
+    @app.periodic(cron=f"* * * * * */{settings.sweep_every_s}", periodic_id="stalls")
     @app.task(name=SWEEP, queue=settings.queue, pass_context=True)
     async def sweep(context: JobContext, timestamp: int) -> str:
         done = await sweep_stalled(
@@ -134,7 +135,7 @@ def worker_app(runtime: WorkerRuntime) -> App:
             from keel.queue._batch import enqueue_file
 
             results = enqueue_file(
-                app, runtime.url, settings, runtime.settings, Path(settings.nightly_file)
+                app, runtime.url, settings, runtime.settings, Path(settings.nightly_file), timestamp
             )
             return f"{len(results)} audit(s) queued"
 

@@ -58,9 +58,14 @@ def read_repositories(path: Path) -> list[Path]:
 
 
 def enqueue_repositories(
-    app: App, persistence: Any, queue_settings: QueueSettings, settings: Settings, roots: list[Path]
+    app: App,
+    persistence: Any,
+    queue_settings: QueueSettings,
+    settings: Settings,
+    roots: list[Path],
+    origin: dict[str, Any] | None = None,
 ) -> list[Queued]:
-    """Queue one audit per repository; return the threads."""
+    """Queue one audit per repository; return the threads (`origin`: see `enqueue_run`)."""
     context = settings.run_context()
     queued: list[Queued] = []
     for root in roots:
@@ -73,15 +78,22 @@ def enqueue_repositories(
             graph_input={"repo": str(root), "mode": "audit"},
             context=context,
             workflow="audit",
+            origin=origin,
         )
         queued.append(Queued(str(root), thread_id, job))
     return queued
 
 
 def enqueue_file(
-    app: App, url: str, queue_settings: QueueSettings, settings: Settings, path: Path
+    app: App, url: str, queue_settings: QueueSettings, settings: Settings, path: Path, tick: int
 ) -> list[Queued]:
-    """The scheduled audit: queue an audit of every repository `path` lists."""
+    """The scheduled audit: queue an audit of every repository `path` lists.
+
+    Each thread records the tick (the periodic task's timestamp) as `scheduled` in its
+    pinned context, so one tick's audits can be told from the next one's.
+    """
     roots = read_repositories(path)
     with open_persistence(url) as persistence:
-        return enqueue_repositories(app, persistence, queue_settings, settings, roots)
+        return enqueue_repositories(
+            app, persistence, queue_settings, settings, roots, origin={"scheduled": tick}
+        )

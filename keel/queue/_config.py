@@ -9,7 +9,7 @@
 | `KEEL_QUEUE_GRACE` | 30 | a worker sweeps only once it has been connected this long |
 | `KEEL_QUEUE_MAX_ATTEMPTS` | 3 | attempts of a job (failures and stalls) before the DLQ |
 | `KEEL_QUEUE_RETRY_WAIT` | 5 | seconds before a failed job is retried |
-| `KEEL_QUEUE_NIGHTLY_CRON` | unset | cron (5 fields, or 6 with seconds) of the scheduled audit |
+| `KEEL_QUEUE_NIGHTLY_CRON` | unset | cron of the scheduled audit (a 6th field, last: seconds) |
 | `KEEL_QUEUE_NIGHTLY_FILE` | unset | the repositories it audits, one path a line |
 
 Failure mode: a malformed or inconsistent value raises `QueueSettingsError` naming the

@@ -103,9 +103,13 @@ def enqueue_run(
     graph_input: dict[str, Any],
     context: KeelContext,
     workflow: str,
+    origin: dict[str, Any] | None = None,
 ) -> int:
-    """Register the thread as `queued` and defer its first run; return the job id."""
-    pinned = pin(graph_input)
+    """Register the thread as `queued` and defer its first run; return the job id.
+
+    `origin` is kept with what was pinned (the scheduled audit records its tick there).
+    """
+    pinned = pin(graph_input) | (origin or {})
     registry = persistence.registry
     registry.create(
         thread_id,
