@@ -2,10 +2,10 @@
 
 A private server this test restarts (tests/_pg.py), two workers, two queued reviews on
 the offline policy over HTTP (slow enough that the restart lands mid-run). After the
-restart a worker whose listener died stops, finishes its job, logs that it lost PostgreSQL
-and reconnects; jobs that were running are retried from their checkpoints if their worker
-stopped heartbeating; every thread reaches the review gate, and work queued after the
-restart is served.
+restart a worker whose listener died stops heartbeating and, once its job is done, logs
+that it lost PostgreSQL and reconnects; if the sweep retried its job elsewhere meanwhile,
+its next write is fenced and it exits 8 (a replacement is started, as systemd would).
+Every thread reaches the review gate, and work queued after the restart is served.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from keel.sample import build_sample_repo
 from tests._pg import PgServer
-from tests.support.queue import QueueCluster, slow_offline_model, wait_for
+from tests.support.queue import QueueCluster, Worker, slow_offline_model, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -58,13 +58,17 @@ def test_workers_reconnect_after_pg_restart(restart_pg: PgServer, tmp_path: Path
                 return all(cluster.status(t) == "awaiting_approval" for t in threads)
 
             wait_for("every review after the restart", settled, 120, every=0.5)
-            # a worker whose listener died with the old server stops, then reconnects
-            wait_for(
-                "the workers to reconnect",
-                lambda: "reconnecting" in "".join(w.text() for w in workers),
-                60,
-                every=0.5,
-            )
+
+            # a worker whose listener died with the old server stops and, once its job is
+            # done, reconnects; if its job was retried elsewhere meanwhile (its heartbeat
+            # stopped with the listener), its next write is fenced and it exits 8
+            def noticed(worker: Worker) -> bool:
+                return "reconnecting" in worker.text() or worker.proc.poll() == 8
+
+            wait_for("the workers to recover", lambda: all(noticed(w) for w in workers), 60, 0.5)
+            fenced = [w for w in workers if w.proc.poll() is not None]
+            assert all(w.proc.poll() == 8 and "FENCED" in w.text() for w in fenced)
+            serving = [cluster.start_worker() for _ in fenced]  # as systemd would
             later = [
                 cluster.keel("audit", str(r), "--queue", "--json").json()["thread_id"]
                 for r in repos[:1]
@@ -75,11 +79,12 @@ def test_workers_reconnect_after_pg_restart(restart_pg: PgServer, tmp_path: Path
                 90,
                 every=0.5,
             )
-            assert all(w.proc.poll() is None for w in workers), [w.text() for w in workers]
+            alive = [w for w in workers + serving if w.proc.poll() is None]
+            assert alive, [w.text() for w in workers]
         finally:
             cluster.stop_all()
     logs = "".join(w.text() for w in workers)
-    assert "lost PostgreSQL" in logs, logs[-3000:]
+    assert "lost PostgreSQL" in logs or "FENCED" in logs, logs[-3000:]
     for thread in threads:
         attempts = cluster.attempts(thread)
         assert attempts[-1]["outcome"].startswith("awaiting"), attempts
