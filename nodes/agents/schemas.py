@@ -10,11 +10,12 @@ category: they are what a specialist outside a team is given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model, field_validator
 
 from keel.core.vocabulary import Category, Severity
 from keel.nodes.actions import SPECIALIST, proposable_by
@@ -111,6 +112,14 @@ class ProposedAction(BaseModel):
     reason: str = Field(description="Why it is worth doing.")
 
 
+_OPEN_QUESTIONS = "What remains uncertain or unexamined."
+
+
+def _words(text: str) -> str:
+    """Lower-case words only: what two texts share when they differ in case or punctuation."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
 class FindingsSubmission(BaseModel):
     """Submit your review: call this exactly once, when you are done."""
 
@@ -122,12 +131,27 @@ class FindingsSubmission(BaseModel):
     )
     summary: str = Field(description="What you examined and concluded.")
     confidence: float = Field(ge=0, le=1, description="0–1: confidence in the whole result.")
-    open_questions: list[str] = Field(
-        default_factory=list, description="What remains uncertain or unexamined."
-    )
+    open_questions: list[str] = Field(default_factory=list, description=_OPEN_QUESTIONS)
     proposed_actions: list[ProposedAction] = Field(
         default_factory=list, description="Side effects you recommend (need approval)."
     )
+
+    @field_validator("open_questions")
+    @classmethod
+    def _real_questions(cls, questions: list[str]) -> list[str]:
+        """Drop blanks, repeats and echoes of this field's own description.
+
+        A small model fills the list with the schema's words ("What remains uncertain or
+        unexamined?"); shown to a reviewer, they read as questions the agent had.
+        """
+        kept: list[str] = []
+        seen = {_words(_OPEN_QUESTIONS)}
+        for question in questions:
+            key = _words(question)
+            if key and key not in seen:
+                seen.add(key)
+                kept.append(question.strip())
+        return kept
 
 
 def submission_schema(categories: Sequence[Category]) -> type[FindingsSubmission]:
