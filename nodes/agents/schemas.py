@@ -25,6 +25,7 @@ __all__ = [
     "SUBMIT_TOOL_NAME",
     "Assignment",
     "Dismissal",
+    "NO_SUMMARY",
     "FindingsSubmission",
     "Plan",
     "ProposedAction",
@@ -112,7 +113,10 @@ class ProposedAction(BaseModel):
     reason: str = Field(description="Why it is worth doing.")
 
 
+_SUMMARY = "What you examined and concluded."
 _OPEN_QUESTIONS = "What remains uncertain or unexamined."
+NO_SUMMARY = "(no summary: the agent left it empty or repeated the field's description)"
+"""What a submission's summary becomes when the model wrote none of its own."""
 
 
 def _words(text: str) -> str:
@@ -129,12 +133,20 @@ class FindingsSubmission(BaseModel):
         description="Tool-reported issues that are not problems, each with the reason. "
         "A tool issue you neither report nor dismiss is reported as unconfirmed.",
     )
-    summary: str = Field(description="What you examined and concluded.")
+    summary: str = Field(description=_SUMMARY)
     confidence: float = Field(ge=0, le=1, description="0–1: confidence in the whole result.")
     open_questions: list[str] = Field(default_factory=list, description=_OPEN_QUESTIONS)
     proposed_actions: list[ProposedAction] = Field(
         default_factory=list, description="Side effects you recommend (need approval)."
     )
+
+    @field_validator("summary")
+    @classmethod
+    def _own_summary(cls, summary: str) -> str:
+        """A summary that only echoes this field's description says nothing: say so."""
+        if _words(summary) in {"", _words(_SUMMARY)}:
+            return NO_SUMMARY
+        return summary
 
     @field_validator("open_questions")
     @classmethod

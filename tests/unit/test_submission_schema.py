@@ -1,14 +1,15 @@
-"""The submission's open questions are the agent's own, not the schema's words echoed back.
+"""A submission's summary and open questions are the agent's own, not the schema's words.
 
 Qwen2.5-Coder-0.5B filled `open_questions` with the field's description ("What remains
 uncertain or unexamined?") four times in one review; a reviewer would read them as
 questions the agent had. Blanks, repeats (ignoring case and punctuation) and echoes of the
-description are dropped; real questions are kept in order.
+description are dropped; real questions are kept in order. The same model's summary was
+"What you examined and concluded.": it becomes a plain statement that there is none.
 """
 
 from __future__ import annotations
 
-from keel.nodes.agents.schemas import submission_schema
+from keel.nodes.agents.schemas import NO_SUMMARY, submission_schema
 
 
 def _questions(raw: list[str]) -> list[str]:
@@ -35,3 +36,11 @@ def test_real_questions_are_kept_once_in_order() -> None:
         "Is inventory/admin.py reachable from a web request?",
         "Does tests/test_reports.py cover the SQL path?",
     ]
+
+
+def test_a_summary_that_echoes_its_description_says_there_is_none() -> None:
+    schema = submission_schema(("security",))
+    echoed = schema(findings=[], summary="What you examined and concluded.", confidence=0.9)
+    assert echoed.summary == NO_SUMMARY
+    own = schema(findings=[], summary="Read admin.py; one shell injection.", confidence=0.9)
+    assert own.summary == "Read admin.py; one shell injection."
