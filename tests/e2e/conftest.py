@@ -42,9 +42,8 @@ def sample_repo(tmp_path: Path) -> Path:
 KeelRunner = Callable[..., Result]
 
 
-@pytest.fixture
-def keel(tmp_path: Path, db_url: str) -> KeelRunner:
-    """Run `keel ARGS...` in a new process against this test's database."""
+def cli_env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of a `keel` process on this test's database: no outside KEEL_/OPENAI_."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "OPENAI_"))}
     env |= {
         "KEEL_DATABASE_URL": db_url,
@@ -52,6 +51,13 @@ def keel(tmp_path: Path, db_url: str) -> KeelRunner:
         "KEEL_REVIEWER": "e2e-reviewer",
         "LANGSMITH_TRACING": "false",
     }
+    return env
+
+
+@pytest.fixture
+def keel(tmp_path: Path, db_url: str) -> KeelRunner:
+    """Run `keel ARGS...` in a new process against this test's database."""
+    env = cli_env(db_url, tmp_path)
 
     def run(*args: str, extra_env: dict[str, str] | None = None, timeout: float = 300) -> Result:
         proc = subprocess.run(

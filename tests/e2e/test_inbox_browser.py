@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.e2e.conftest import KeelRunner, git_status
+from tests.e2e.conftest import KeelRunner, cli_env, git_status
 
 
 def _chromium() -> str:
@@ -49,13 +49,7 @@ def _free_port() -> int:
 @pytest.fixture
 def inbox_url(tmp_path: Path, db_url: str) -> Iterator[str]:
     """`keel inbox` in its own process on this test's database; its base URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "OPENAI_"))}
-    env |= {
-        "KEEL_DATABASE_URL": db_url,
-        "KEEL_HOME": str(tmp_path / "home"),
-        "KEEL_REVIEWER": "e2e-reviewer",
-        "LANGSMITH_TRACING": "false",
-    }
+    env = cli_env(db_url, tmp_path)
     port = _free_port()
     log = (tmp_path / "inbox.log").open("w")
     proc = subprocess.Popen(

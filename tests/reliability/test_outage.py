@@ -9,28 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from keel.persistence import open_persistence
 from tests._pg import PgServer
 from tests.e2e.conftest import _keel_command
-
-
-@pytest.fixture
-def outage_pg() -> Iterator[PgServer]:
-    """A private server this test may stop and start."""
-    server = PgServer().start()
-    server.create_database("keel")
-    try:
-        yield server
-    finally:
-        if not server.running:
-            server.resume_serving()
-        server.stop()
 
 
 def _env(url: str, tmp_path: Path) -> dict[str, str]:
@@ -38,8 +23,10 @@ def _env(url: str, tmp_path: Path) -> dict[str, str]:
     return env | {"KEEL_DATABASE_URL": url, "KEEL_HOME": str(tmp_path / "home")}
 
 
-def test_outage_mid_run_then_resume(outage_pg: PgServer, sample_repo: Path, tmp_path: Path) -> None:
-    url = outage_pg.url("keel")
+def test_outage_mid_run_then_resume(
+    private_pg: PgServer, sample_repo: Path, tmp_path: Path
+) -> None:
+    url = private_pg.url("keel")
     env = _env(url, tmp_path)
     proc = subprocess.Popen(
         [*_keel_command(), "review", str(sample_repo), "--no-input", "--thread", "kr-outage"],
@@ -62,7 +49,7 @@ def test_outage_mid_run_then_resume(outage_pg: PgServer, sample_repo: Path, tmp_
             if rows and rows[0] >= 2:
                 break
             time.sleep(0.02)
-    outage_pg.halt()
+    private_pg.halt()
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 6, stderr
     assert "error:" in stderr and "PostgreSQL" in stderr
@@ -78,7 +65,7 @@ def test_outage_mid_run_then_resume(outage_pg: PgServer, sample_repo: Path, tmp_
     assert down.returncode == 6
     assert "cannot reach PostgreSQL at postgresql://postgres@127.0.0.1" in down.stderr
 
-    outage_pg.resume_serving()
+    private_pg.resume_serving()
     resumed = subprocess.run(
         [*_keel_command(), "resume", "kr-outage", "--json"],
         env=env,
@@ -100,8 +87,8 @@ def test_outage_mid_run_then_resume(outage_pg: PgServer, sample_repo: Path, tmp_
         }
 
 
-def test_dead_pool_connections_are_replaced(outage_pg: PgServer) -> None:
-    url = outage_pg.url("keel")
+def test_dead_pool_connections_are_replaced(private_pg: PgServer) -> None:
+    url = private_pg.url("keel")
     with open_persistence(url) as persistence:
         persistence.registry.create("t1", workflow="review", repo="/r", model="m", context={})
         with psycopg.connect(url, autocommit=True) as admin:  # an idle timeout, a failover

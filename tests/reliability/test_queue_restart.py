@@ -11,7 +11,6 @@ Every thread reaches the review gate, and work queued after the restart is serve
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,22 +22,10 @@ from tests.support.queue import QueueCluster, Worker, slow_offline_model, wait_f
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-@pytest.fixture
-def restart_pg() -> Iterator[PgServer]:
-    server = PgServer().start()
-    server.create_database("keel")
-    try:
-        yield server
-    finally:
-        if not server.running:
-            server.resume_serving()
-        server.stop()
-
-
-def test_workers_reconnect_after_pg_restart(restart_pg: PgServer, tmp_path: Path) -> None:
+def test_workers_reconnect_after_pg_restart(private_pg: PgServer, tmp_path: Path) -> None:
     repos = [build_sample_repo(tmp_path / f"repo{n}") for n in range(2)]
     with slow_offline_model(0.1) as model:
-        cluster = QueueCluster(restart_pg.url("keel"), tmp_path, env=model)
+        cluster = QueueCluster(private_pg.url("keel"), tmp_path, env=model)
         threads = [
             cluster.keel("review", str(r), "--queue", "--json").json()["thread_id"] for r in repos
         ]
@@ -50,9 +37,9 @@ def test_workers_reconnect_after_pg_restart(restart_pg: PgServer, tmp_path: Path
                 60,
                 every=0.05,
             )
-            restart_pg.halt("fast")
+            private_pg.halt("fast")
             time.sleep(1.0)
-            restart_pg.resume_serving()
+            private_pg.resume_serving()
 
             def settled() -> bool:
                 return all(cluster.status(t) == "awaiting_approval" for t in threads)
